@@ -1,0 +1,149 @@
+"""Product facts + segment -> a Script the host can read, with cues pinned to characters.
+
+Generated lines are assembled from script_gen.phrases using only figures from the product
+data (or figures computed exactly from it: the saving, the price after a coupon), so the
+host never promises what the shop did not.
+"""
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from decimal import Decimal
+
+from script_gen import phrases
+from script_gen.normalize import normalize
+from script_gen.rundown import Coupon, FlashSale, Product, Segment, format_yuan
+from script_gen.script import Cue, Line, Script
+
+COUNTDOWN_PAUSE_MS = 200
+MAX_SPEC_LINE = 40  # characters; more specs go on a further line
+
+
+def make_line(text: str, cues: Sequence[Cue] = (), pause_after_ms: int = 400) -> Line:
+    """A Line whose speech is the voice-friendly rewrite of its display text."""
+    speech, index = normalize(text)
+    return Line(text=text, speech=speech, speech_index=index, cues=tuple(cues), pause_after_ms=pause_after_ms)
+
+
+def build_script(product: Product, segment: Segment, *, link_no: int, seed: int = 0) -> Script:
+    """Same inputs and seed give the same Script; the seed only changes wording."""
+    rng = random.Random(f"{seed}:{product.id}")
+    flash = segment.flash_sale
+    if segment.script is None:
+        body, closing = _generated(product, flash, link_no, rng)
+        texts = body + closing
+        countdown_at = len(body)
+    else:
+        texts = list(segment.script)
+        countdown_at = len(texts)
+    if flash is not None:
+        if flash.countdown_after is not None:
+            countdown_at = min(flash.countdown_after, len(texts))
+        texts[countdown_at:countdown_at] = [phrases.COUNTDOWN_TEXT, _flash_announcement(flash, link_no, rng)]
+    last = len(texts) - 1
+    lines = []
+    for i, text in enumerate(texts):
+        is_countdown = flash is not None and i == countdown_at
+        cues = _countdown_cues(text, product.id) if is_countdown else []
+        if i == 0:
+            cues.insert(0, Cue("show_card", 0, product.id))
+        if i == last:
+            cues.append(Cue("hide_card", len(text), product.id))
+        pause = COUNTDOWN_PAUSE_MS if is_countdown else _pause_after(text, final=i == last)
+        lines.append(make_line(text, cues, pause))
+    return Script(product_id=product.id, lines=tuple(lines))
+
+
+def _pause_after(text: str, *, final: bool) -> int:
+    """Breath after a sentence, a longer one after a question or the segment's end."""
+    if final or text.endswith(("？", "?")):
+        return 600
+    return 500 if text.endswith(("！", "。", "!", ".")) else 400
+
+
+def _countdown_cues(text: str, product_id: str) -> list[Cue]:
+    cues = [Cue("countdown", text.index(str(v)), product_id, value=v) for v in (3, 2, 1)]
+    return cues + [Cue("link_up", text.index("上"), product_id)]
+
+
+def _generated(
+    product: Product, flash: FlashSale | None, link_no: int, rng: random.Random
+) -> tuple[list[str], list[str]]:
+    """(body, closing): the countdown of a flash sale goes between the two."""
+    body = [rng.choice(phrases.HOOKS).format(name=product.name)]
+    body += _selling_points(product.selling_points, rng)
+    body += _specs(product.specs, rng)
+    if product.gifts:
+        body.append(rng.choice(phrases.GIFTS).format(items=_enumerate(product.gifts)))
+    if product.after_sale:
+        body.append(rng.choice(phrases.AFTER_SALE).format(items="，".join(product.after_sale)))
+    body.append(_price_line(product, rng))
+    if product.coupon is not None:
+        body.append(_coupon_line(product.coupon, product.live_price, rng))
+    link = str(link_no)
+    if flash is not None:
+        closing = [rng.choice(phrases.CALLS_TO_ACTION).format(link=link)]
+    elif product.stock == 0:
+        closing = [rng.choice(phrases.SOLD_OUT), rng.choice(phrases.SOLD_OUT_CALLS).format(link=link)]
+    else:
+        closing = [
+            rng.choice(phrases.URGENCY).format(stock=product.stock),
+            rng.choice(phrases.CALLS_TO_ACTION).format(link=link),
+        ]
+    return body, closing
+
+
+def _selling_points(points: Sequence[str], rng: random.Random) -> list[str]:
+    followups = rng.sample(phrases.POINT_FOLLOWUPS, k=min(len(points) - 1, len(phrases.POINT_FOLLOWUPS)))
+    leads = [rng.choice(phrases.POINT_OPENERS)] + followups
+    lines = []
+    for i, point in enumerate(points):
+        lead = leads[i] if i < len(leads) else ""
+        lines.append(lead + point.rstrip("。！!.，,；;") + rng.choice(phrases.POINT_ENDINGS))
+    return lines
+
+
+def _specs(specs: Sequence[tuple[str, str]], rng: random.Random) -> list[str]:
+    """Specs read as 续航30小时，重量4.5g, packed into lines of at most MAX_SPEC_LINE."""
+    lines: list[str] = []
+    lead = rng.choice(phrases.SPEC_LEADS)
+    items: list[str] = []
+    for key, value in specs:
+        item = key + value
+        if items and len(lead + "，".join(items + [item]) + "。") > MAX_SPEC_LINE:
+            lines.append(lead + "，".join(items) + "。")
+            lead, items = rng.choice(phrases.SPEC_MORE_LEADS), []
+        items.append(item)
+    if items:
+        lines.append(lead + "，".join(items) + "。")
+    return lines
+
+
+def _enumerate(items: Sequence[str]) -> str:
+    """A、B和C."""
+    return items[0] if len(items) == 1 else "、".join(items[:-1]) + "和" + items[-1]
+
+
+def _price_line(product: Product, rng: random.Random) -> str:
+    saving = product.price - product.live_price
+    live = format_yuan(product.live_price)
+    if saving == 0:
+        return rng.choice(phrases.PRICE_ONLY).format(live=live)
+    return rng.choice(phrases.PRICE_WITH_SAVING).format(
+        price=format_yuan(product.price), live=live, saving=format_yuan(saving)
+    )
+
+
+def _coupon_line(coupon: Coupon, live_price: Decimal, rng: random.Random) -> str:
+    """A coupon usable on one item gets its exact after-coupon price; a threshold one does not."""
+    if coupon.min_spend <= live_price:
+        final = format_yuan(live_price - coupon.amount)
+        return rng.choice(phrases.COUPON_ON_ONE).format(label=coupon.label(), final=final)
+    return rng.choice(phrases.COUPON_ON_SEVERAL).format(label=coupon.label())
+
+
+def _flash_announcement(flash: FlashSale, link_no: int, rng: random.Random) -> str:
+    values = {"link": link_no, "stock": flash.stock, "limit": flash.per_viewer_limit}
+    if flash.coupon is None:
+        return rng.choice(phrases.FLASH_PLAIN).format(**values)
+    return rng.choice(phrases.FLASH_WITH_COUPON).format(label=flash.coupon.label(), **values)

@@ -1,0 +1,88 @@
+"""The `linkup` command."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from script_gen.rundown import RundownError, load_rundown
+from studio.media import RESOLUTIONS, OutputError, check_writable
+
+
+def _render(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from studio.render import RenderOptions, render_rundown
+
+    rundown = load_rundown(args.rundown)
+    out = Path(args.output)
+    check_writable(out)
+    options = RenderOptions(resolution=args.resolution, seed=args.seed, preset=args.preset)
+    started = time.perf_counter()
+    bar: tqdm | None = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="frame", desc="rendering", file=sys.stderr, disable=args.quiet)
+        bar.update(done - bar.n)
+
+    print(f"{rundown.title}: scripting and voicing {len(rundown.segments)} segments…", file=sys.stderr)
+    show = render_rundown(rundown, out, options, progress)
+    if bar is not None:
+        bar.close()
+    seconds = show.timeline.frames / 25
+    took = time.perf_counter() - started
+    print(f"wrote {out} ({seconds:.1f} s of video, {RESOLUTIONS[args.resolution][1]}p25, "
+          f"voice: {', '.join(sorted(show.voices_used))}) in {took:.1f} s")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from studio.render import DEMO_RUNDOWN
+
+    args.rundown = str(DEMO_RUNDOWN)
+    return _render(args)
+
+
+def _add_render_options(p: argparse.ArgumentParser, default_output: str | None) -> None:
+    if default_output is None:
+        p.add_argument("-o", "--output", required=True, help="the MP4 file to write")
+    else:
+        p.add_argument("-o", "--output", default=default_output, help=f"the MP4 file to write (default {default_output})")
+    p.add_argument("--resolution", choices=sorted(RESOLUTIONS), default="720p")
+    p.add_argument("--seed", type=int, default=0, help="varies the generated phrasing and the host's motion")
+    p.add_argument("--preset", default="veryfast", help="libx264 preset (ultrafast … slow)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="linkup", description="LinkUp: an AI digital host that sells live.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    render = sub.add_parser("render", help="render a rundown into an MP4 show, offline")
+    render.add_argument("rundown", help="the rundown YAML file (see docs/rundown.md)")
+    _add_render_options(render, None)
+    render.set_defaults(run=_render)
+    demo = sub.add_parser("demo", help="render the built-in demo show (assets/demo/rundown.yaml)")
+    _add_render_options(demo, "linkup-demo.mp4")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="linkup: %(levelname)s: %(message)s")
+    try:
+        return args.run(args)
+    except (RundownError, OutputError) as exc:
+        print(f"linkup: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("linkup: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
