@@ -7,6 +7,7 @@ host never promises what the shop did not.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -50,8 +51,17 @@ def build_script(product: Product, segment: Segment, *, link_no: int, seed: int 
         if i == last:
             cues.append(Cue("hide_card", len(text), product.id))
         pause = COUNTDOWN_PAUSE_MS if is_countdown else _pause_after(text, final=i == last)
-        lines.append(make_line(text, cues, pause))
+        line = make_line(text, cues, pause)
+        lines.append(_beat_each_digit(line) if is_countdown else line)
     return Script(product_id=product.id, lines=tuple(lines))
+
+
+def _beat_each_digit(line: Line) -> Line:
+    """A host counts down with a beat on every digit: speak 三！二！一！ rather than a quick list.
+
+    One character replaces one, so the display -> speech index stays valid.
+    """
+    return replace(line, speech=line.speech.replace("、", "！").replace("，", "！"))
 
 
 def _pause_after(text: str, *, final: bool) -> int:

@@ -129,7 +129,7 @@ def test_cues_point_at_the_right_characters(demo: Rundown) -> None:
         if not countdown:
             continue
         line = lines[countdown[0]]
-        assert line.speech == "三、二、一，上链接！" and line.pause_after_ms == 200
+        assert line.speech == "三！二！一！上链接！" and line.pause_after_ms == 200  # a beat on every digit
         for cue in line.cues:
             shown = line.text[cue.at]
             spoken = line.speech[line.speech_pos(cue.at)]

@@ -1,0 +1,64 @@
+"""The `linkup` command as a user runs it: real processes, real files."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def linkup(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    script = Path(sys.executable).parent / "linkup"
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "studio.cli"]
+    env = {**os.environ, "LINKUP_CACHE_DIR": str(cwd / "voice-cache")}
+    return subprocess.run([*cmd, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+TINY = """
+title: 小测试
+host: {avatar: default, voice: {engine: offline}}
+products:
+  - {id: tea, name: 山岚 乌龙茶, category: 食品, price: 49, live_price: 39, selling_points: [高山茶园], stock: 300}
+segments:
+  - product: tea
+    script: [这款乌龙茶只要¥39。]
+"""
+
+
+def test_render_writes_a_playable_mp4_with_progress(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(TINY, encoding="utf-8")
+    done = linkup("render", "tiny.yaml", "-o", "out.mp4", "--preset", "ultrafast", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "rendering" in done.stderr and "frame" in done.stderr  # the progress bar
+    assert "wrote out.mp4" in done.stdout
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        assert {s.type for s in c.streams} == {"video", "audio"}
+        assert sum(1 for _ in c.decode(video=0)) > 25
+
+
+def test_bad_rundown_is_one_line_naming_file_and_field(tmp_path):
+    (tmp_path / "bad.yaml").write_text(TINY.replace("live_price: 39", "live_price: abc"), encoding="utf-8")
+    done = linkup("render", "bad.yaml", "-o", "out.mp4", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "bad.yaml: products[0].live_price:" in lines[0]
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_missing_rundown_and_unwritable_output_are_clear_errors(tmp_path):
+    done = linkup("render", "nope.yaml", "-o", "out.mp4", cwd=tmp_path)
+    assert done.returncode == 2 and "nope.yaml" in done.stderr and "Traceback" not in done.stderr
+    (tmp_path / "tiny.yaml").write_text(TINY, encoding="utf-8")
+    done = linkup("render", "tiny.yaml", "-o", "no/such/dir/out.mp4", cwd=tmp_path)
+    assert done.returncode == 2 and "does not exist" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_bad_resolution_is_refused_by_the_parser(tmp_path):
+    done = linkup("render", "x.yaml", "-o", "o.mp4", "--resolution", "4k", cwd=tmp_path)
+    assert done.returncode == 2 and "invalid choice" in done.stderr
