@@ -7,8 +7,8 @@ host never promises what the shop did not.
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 
 from script_gen import phrases

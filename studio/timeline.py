@@ -12,7 +12,12 @@ from dataclasses import dataclass
 
 from overlay.state import CardInfo, OverlayState, StockInfo
 from script_gen.script import CueKind, Line
-from studio.clock import SAMPLES_PER_FRAME, frame_of_sample, frames_for_samples, seconds_to_samples
+from studio.clock import (
+    SAMPLES_PER_FRAME,
+    frame_of_sample,
+    frames_for_samples,
+    seconds_to_samples,
+)
 
 LEAD_IN = seconds_to_samples(0.6)  # silence before the first line
 SEGMENT_GAP = seconds_to_samples(1.0)  # extra silence between products

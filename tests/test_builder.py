@@ -10,7 +10,14 @@ import pytest
 from script_gen import phrases
 from script_gen.builder import build_script, make_line
 from script_gen.phrases import BANNED_WORDS, COUNTDOWN_TEXT
-from script_gen.rundown import Coupon, FlashSale, Product, Rundown, Segment, load_rundown
+from script_gen.rundown import (
+    Coupon,
+    FlashSale,
+    Product,
+    Rundown,
+    Segment,
+    load_rundown,
+)
 from script_gen.script import Cue, Script
 
 DEMO = Path(__file__).resolve().parents[1] / "assets" / "demo" / "rundown.yaml"

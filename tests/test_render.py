@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from pathlib import Path
 
 import av
 import numpy as np
@@ -143,4 +141,3 @@ def test_1080p_option(tmp_path):
         v = c.streams.video[0]
         assert (v.width, v.height) == (1920, 1080)
         assert sum(1 for _ in c.decode(v)) > 25
-    json.dumps({"ok": True})

@@ -12,7 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from avatar.voice.base import VoiceSettings
-from script_gen.rundown import Coupon, RundownError, format_yuan, load_rundown, parse_rundown
+from script_gen.rundown import (
+    Coupon,
+    RundownError,
+    format_yuan,
+    load_rundown,
+    parse_rundown,
+)
 
 DEMO = Path(__file__).resolve().parents[1] / "assets" / "demo" / "rundown.yaml"
 

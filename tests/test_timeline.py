@@ -4,7 +4,15 @@ from __future__ import annotations
 from overlay.state import CardInfo, StockInfo
 from script_gen.script import Cue, Line
 from studio.clock import SAMPLES_PER_FRAME
-from studio.timeline import BURST_FRAMES, LEAD_IN, SEGMENT_GAP, SegmentPlan, SpokenLine, Timeline, glance
+from studio.timeline import (
+    BURST_FRAMES,
+    LEAD_IN,
+    SEGMENT_GAP,
+    SegmentPlan,
+    SpokenLine,
+    Timeline,
+    glance,
+)
 
 
 def line(text: str, cues: tuple[Cue, ...] = (), pause_ms: int = 400) -> Line:

@@ -14,7 +14,8 @@ from avatar.voice.base import Mark, Speech, VoiceError, VoiceSettings
 from avatar.voice.cache import CachedEngine, load_speech
 from avatar.voice.edge import EdgeEngine, boundary_samples
 from avatar.voice.factory import default_cache_dir, make_voice
-from avatar.voice.offline import OfflineEngine, tokenize
+from avatar.voice.offline import OfflineEngine
+from avatar.voice.text import tokenize
 
 LINE = "大家好，这款耳机只要一百九十九元。"
 CJK_POSITIONS = [i for i, c in enumerate(LINE) if "\u4e00" <= c <= "\u9fff"]

@@ -14,7 +14,7 @@ import numpy as np
 
 from avatar.voice.audio import decode_audio, master
 from avatar.voice.base import Speech, VoiceError, VoiceSettings
-from avatar.voice.offline import Token, build_marks, fill_missing, tokenize
+from avatar.voice.text import Token, build_marks, fill_missing, tokenize
 from studio.clock import SAMPLE_RATE
 
 DEFAULT_VOICE = "zh-CN-XiaoxiaoNeural"
