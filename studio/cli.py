@@ -40,18 +40,20 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from studio.render import DEMO_RUNDOWN
+def _serve(args: argparse.Namespace) -> int:
+    import asyncio
 
-    args.rundown = str(DEMO_RUNDOWN)
-    return _render(args)
+    from studio.serve import load_secret, serve
+    from studio.server import Config
+
+    data = Path(args.data)
+    config = Config(data_dir=data, voice_cache=data / "voice-cache", resolution=args.resolution, secret=load_secret(data))
+    asyncio.run(serve(config, args.host, args.port, demo=args.command == "demo"))
+    return 0
 
 
-def _add_render_options(p: argparse.ArgumentParser, default_output: str | None) -> None:
-    if default_output is None:
-        p.add_argument("-o", "--output", required=True, help="the MP4 file to write")
-    else:
-        p.add_argument("-o", "--output", default=default_output, help=f"the MP4 file to write (default {default_output})")
+def _add_render_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", required=True, help="the MP4 file to write")
     p.add_argument("--resolution", choices=sorted(RESOLUTIONS), default="720p")
     p.add_argument("--seed", type=int, default=0, help="varies the generated phrasing and the host's motion")
     p.add_argument("--preset", default="veryfast", help="libx264 preset (ultrafast … slow)")
@@ -63,11 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     render = sub.add_parser("render", help="render a rundown into an MP4 show, offline")
     render.add_argument("rundown", help="the rundown YAML file (see docs/rundown.md)")
-    _add_render_options(render, None)
+    _add_render_options(render)
     render.set_defaults(run=_render)
-    demo = sub.add_parser("demo", help="render the built-in demo show (assets/demo/rundown.yaml)")
-    _add_render_options(demo, "linkup-demo.mp4")
-    demo.set_defaults(run=_demo)
+    for name, text in (("serve", "run the live studio server"),
+                       ("demo", "run the server with the demo show live at once (offline, no account)")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+        p.add_argument("--port", type=int, default=8080)
+        p.add_argument("--data", default="linkup-data", help="folder for the database, HLS and caches")
+        p.add_argument("--resolution", choices=sorted(RESOLUTIONS), default="720p")
+        p.set_defaults(run=_serve)
     return parser
 
 

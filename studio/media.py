@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Self
 
 import av
 import cv2
@@ -49,22 +50,21 @@ def bgr_to_yuv_frame(bgr: np.ndarray) -> av.VideoFrame:
     return av.VideoFrame.from_ndarray(yuv, format="yuv420p")
 
 
-class Mp4Writer:
-    """H.264 + AAC in MP4; one call to `write` per video frame with that frame's 1920 samples."""
+class AvWriter:
+    """H.264 + AAC into an open PyAV container; one call to `write` per video frame with that frame's 1920 samples.
 
-    def __init__(self, path: str | os.PathLike, settings: EncoderSettings = EncoderSettings()) -> None:
-        self.path = Path(path)
-        check_writable(self.path)
+    Subclasses open the container (MP4 file, HLS playlist...); `x264` adds libx264 options to preset and crf.
+    """
+
+    def __init__(self, container: av.container.OutputContainer, settings: EncoderSettings,
+                 x264: dict[str, str] | None = None) -> None:
         self.settings = settings
-        try:
-            self._container = av.open(str(self.path), "w", format="mp4", options={"movflags": "+faststart"})
-        except (OSError, av.error.FFmpegError) as exc:
-            raise OutputError(f"{self.path}: cannot open for writing ({exc})") from exc
+        self._container = container
         v = self._container.add_stream("libx264", rate=FPS)
         v.width, v.height, v.pix_fmt = settings.width, settings.height, "yuv420p"
         v.codec_context.time_base = Fraction(1, FPS)
         v.codec_context.gop_size = settings.gop
-        v.options = {"preset": settings.preset, "crf": str(settings.crf)}
+        v.options = {"preset": settings.preset, "crf": str(settings.crf), **(x264 or {})}
         a = self._container.add_stream("aac", rate=SAMPLE_RATE, layout="mono")
         a.codec_context.time_base = Fraction(1, SAMPLE_RATE)
         a.bit_rate = settings.audio_bitrate
@@ -92,8 +92,21 @@ class Mp4Writer:
         self._container.mux(self._audio.encode(None))
         self._container.close()
 
-    def __enter__(self) -> "Mp4Writer":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Mp4Writer(AvWriter):
+    """An MP4 file (moov first, so it plays while downloading)."""
+
+    def __init__(self, path: str | os.PathLike, settings: EncoderSettings = EncoderSettings()) -> None:
+        self.path = Path(path)
+        check_writable(self.path)
+        try:
+            container = av.open(str(self.path), "w", format="mp4", options={"movflags": "+faststart"})
+        except (OSError, av.error.FFmpegError) as exc:
+            raise OutputError(f"{self.path}: cannot open for writing ({exc})") from exc
+        super().__init__(container, settings)

@@ -7,6 +7,9 @@ open the mouth with their syllables, and the mouth shuts in every pause.
 """
 from __future__ import annotations
 
+import math
+from collections import deque
+
 import numpy as np
 
 from studio.clock import FPS, SAMPLES_PER_FRAME
@@ -17,35 +20,31 @@ LEVEL_FLOOR_DBFS = -30.0  # faint audio never counts as a full voice
 SPAN_DB = 21.0  # a frame this far below the speech level (plus headroom) stays shut
 HEADROOM_DB = 3.0  # frames this much above the level open fully
 RELEASE = 0.5  # a frame keeps at least this share of the previous frame's opening (one frame only)
-BLOCK = 1500  # frames per block while measuring, to bound memory on long shows
 
 
-def frame_dbfs(pcm: np.ndarray, n_frames: int) -> np.ndarray:
-    """RMS level of each frame's own samples in dBFS (-inf for digital silence; missing samples are silence)."""
-    out = np.empty(n_frames, dtype=np.float64)
-    for first in range(0, n_frames, BLOCK):
-        count = min(BLOCK, n_frames - first)
-        block = np.zeros(count * SAMPLES_PER_FRAME, dtype=np.float32)
-        chunk = pcm[first * SAMPLES_PER_FRAME : (first + count) * SAMPLES_PER_FRAME]
-        block[: chunk.size] = chunk
-        frames = block.reshape(count, SAMPLES_PER_FRAME)
-        mean_square = np.einsum("ij,ij->i", frames, frames) / SAMPLES_PER_FRAME
-        with np.errstate(divide="ignore"):
-            out[first : first + count] = 10 * np.log10(mean_square / 32768.0**2)
-    return out
+class MouthFollower:
+    """The mouth opening of each frame as its audio arrives, for a live show that has no whole track.
 
+    It is the one definition: mouth_openness runs it over a track, so live and offline lips agree exactly.
+    """
 
-def _speech_level(db: np.ndarray, voiced: np.ndarray) -> np.ndarray:
-    """Mean level of the voiced frames among the last LEVEL_WINDOW frames (this one included)."""
-    def window_sum(x: np.ndarray) -> np.ndarray:
-        c = np.concatenate(([0.0], np.cumsum(x)))
-        n = np.arange(1, x.size + 1)
-        return c[n] - c[np.maximum(n - LEVEL_WINDOW, 0)]
+    def __init__(self) -> None:
+        self._window: deque[float | None] = deque(maxlen=LEVEL_WINDOW)  # dBFS of recent voiced frames, None if silent
+        self._last_raw = 0.0
 
-    total = window_sum(np.where(voiced, db, 0.0))
-    count = window_sum(voiced.astype(np.float64))
-    level = np.divide(total, count, out=np.full_like(total, LEVEL_FLOOR_DBFS), where=count > 0)
-    return np.maximum(level, LEVEL_FLOOR_DBFS)
+    def next(self, chunk: np.ndarray) -> float:
+        """Opening 0..1 of the frame whose samples are `chunk` (int16, up to 1920; missing ones are silence)."""
+        samples = np.asarray(chunk, dtype=np.float64).reshape(-1)[:SAMPLES_PER_FRAME]
+        mean_square = float(np.dot(samples, samples)) / SAMPLES_PER_FRAME
+        db = 10 * math.log10(mean_square / 32768.0**2) if mean_square > 0 else -math.inf
+        voiced = db >= SILENCE_DBFS
+        self._window.append(db if voiced else None)
+        levels = [d for d in self._window if d is not None]
+        level = max(sum(levels) / len(levels), LEVEL_FLOOR_DBFS) if levels else LEVEL_FLOOR_DBFS
+        raw = min(max((db - level + SPAN_DB - HEADROOM_DB) / SPAN_DB, 0.0), 1.0) if voiced else 0.0
+        opening = max(raw, self._last_raw * RELEASE) if voiced else 0.0
+        self._last_raw = raw
+        return float(np.float32(opening))
 
 
 def mouth_openness(pcm: np.ndarray, n_frames: int) -> np.ndarray:
@@ -53,10 +52,8 @@ def mouth_openness(pcm: np.ndarray, n_frames: int) -> np.ndarray:
     pcm = np.asarray(pcm)
     if pcm.ndim != 1:
         raise ValueError(f"mouth_openness needs mono PCM, got shape {pcm.shape}")
-    db = frame_dbfs(pcm, n_frames)
-    voiced = db >= SILENCE_DBFS
-    level = _speech_level(db, voiced)
-    raw = np.where(voiced, np.clip((db - level + SPAN_DB - HEADROOM_DB) / SPAN_DB, 0.0, 1.0), 0.0)
-    held = np.zeros_like(raw)
-    held[1:] = raw[:-1] * RELEASE
-    return np.where(voiced, np.maximum(raw, held), 0.0).astype(np.float32)
+    follower = MouthFollower()
+    return np.array(
+        [follower.next(pcm[n * SAMPLES_PER_FRAME : (n + 1) * SAMPLES_PER_FRAME]) for n in range(n_frames)],
+        dtype=np.float32,
+    )

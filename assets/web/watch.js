@@ -1,0 +1,122 @@
+// The watch page: plays the HLS stream, chats over the websocket, and reveals each event
+// (card, 上链接, stock) only when the player reaches the event's media time.
+"use strict";
+const streamId = location.pathname.split("/").pop();
+const $ = (id) => document.getElementById(id);
+const video = $("player");
+let hls = null;
+let mediaEpoch = null;       // wall-clock seconds of media time 0 (EXT-X-PROGRAM-DATE-TIME domain)
+const held = [];             // events waiting for the player to reach them
+const openBatches = new Map();
+
+function mediaNow() {
+  if (hls && hls.playingDate && mediaEpoch !== null) return hls.playingDate.getTime() / 1000 - mediaEpoch;
+  return null;
+}
+
+function line(nick, text, cls) {
+  const li = document.createElement("li");
+  if (nick) { const n = document.createElement("span"); n.className = "nick"; n.textContent = nick; li.append(n); }
+  const t = document.createElement("span"); t.textContent = text; if (cls) t.className = cls; li.append(t);
+  $("comments").append(li);
+  $("comments").scrollTop = $("comments").scrollHeight;
+}
+
+function show(event) {
+  if (event.kind === "link_up") {
+    for (const b of event.batches || []) openBatches.set(b, event);
+    if ((event.batches || []).length) {
+      const batch = event.batches[0];
+      $("deal").hidden = false;
+      $("deal").dataset.batch = batch;
+      $("deal").querySelector(".deal-title").textContent = "上链接啦！限量秒杀券";
+      $("claim").disabled = false;
+    }
+    line(null, "🔥 上链接！", "sys");
+  } else if (event.kind === "stock" && $("deal").dataset.batch === event.batch) {
+    $("deal").querySelector(".deal-left").textContent = event.left > 0 ? `剩余 ${event.left} 张` : "已抢光";
+    if (event.left <= 0) $("claim").disabled = true;
+  } else if (event.kind === "hide_card") {
+    $("deal").hidden = true;
+  }
+}
+
+function release() {
+  const now = mediaNow();
+  while (held.length && now !== null && held[0].media_time <= now) show(held.shift());
+  requestAnimationFrame(release);
+}
+
+function hold(event) {
+  held.push(event);
+  held.sort((a, b) => a.media_time - b.media_time);
+}
+
+async function viewerToken() {
+  const saved = sessionStorage.getItem("linkup-viewer");
+  if (saved) return JSON.parse(saved);
+  const nickname = "观众" + Math.floor(1000 + Math.random() * 9000);
+  const res = await fetch("/api/viewers", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ nickname }) });
+  const me = await res.json();
+  sessionStorage.setItem("linkup-viewer", JSON.stringify(me));
+  return me;
+}
+
+function play(url) {
+  if (window.Hls && Hls.isSupported()) {
+    hls = new Hls({ liveSyncDurationCount: 2, lowLatencyMode: false });
+    hls.loadSource(url);
+    hls.attachMedia(video);
+  } else {
+    video.src = url;
+  }
+  video.play().catch(() => {});
+}
+
+async function main() {
+  const stream = await (await fetch(`/api/streams/${streamId}`)).json();
+  $("title").textContent = stream.title;
+  mediaEpoch = stream.media_epoch ?? null;
+  $("status").textContent = stream.status === "live" ? "直播中" : "未开播";
+  play(stream.hls_url);
+  const me = await viewerToken();
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${scheme}://${location.host}${stream.ws_url}?token=${encodeURIComponent(me.token)}`);
+  ws.onmessage = (m) => {
+    const msg = JSON.parse(m.data);
+    if (msg.type === "hello") { mediaEpoch = msg.stream.media_epoch ?? mediaEpoch; msg.events.forEach(hold); }
+    else if (msg.type === "comments") msg.items.forEach((c) => line(c.nickname, c.text));
+    else if (msg.type === "event") hold(msg.event);
+    else if (msg.type === "viewers") $("viewers").textContent = `${msg.count} 人在看`;
+    else if (msg.type === "likes") $("likes").textContent = `${msg.total} 赞`;
+    else if (msg.type === "claim_result") claimed(msg);
+    else if (msg.type === "error") line(null, msg.message, "sys");
+  };
+  ws.onclose = () => { $("status").textContent = "连接已断开"; };
+  $("say").onsubmit = (e) => {
+    e.preventDefault();
+    const text = $("text").value.trim();
+    if (text) ws.send(JSON.stringify({ type: "comment", text }));
+    $("text").value = "";
+  };
+  $("like").onclick = () => ws.send(JSON.stringify({ type: "like" }));
+  $("claim").onclick = () => {
+    $("claim").disabled = true;
+    ws.send(JSON.stringify({ type: "claim", request_id: crypto.randomUUID(), batch: $("deal").dataset.batch }));
+  };
+  requestAnimationFrame(release);
+}
+
+const REASONS = { not_open: "还没开抢", sold_out: "已抢光", limit_reached: "每人限领，已领过啦", closed: "活动已结束", unknown_batch: "券不存在" };
+function claimed(msg) {
+  if (msg.ok) {
+    const li = document.createElement("li"); li.textContent = `✅ ${msg.coupon || "优惠券"}`; $("coupons").append(li);
+    $("claim").textContent = "已抢到";
+  } else {
+    line(null, `抢券失败：${REASONS[msg.reason] || msg.reason}`, "sys");
+    $("claim").disabled = msg.reason === "sold_out" || msg.reason === "limit_reached";
+  }
+}
+
+$("unmute").onclick = () => { video.muted = false; $("unmute").hidden = true; video.play(); };
+main().catch((e) => { $("status").textContent = "加载失败：" + e; });

@@ -1,0 +1,62 @@
+"""Running the server: `linkup serve` and `linkup demo`."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from script_gen.rundown import load_rundown
+from studio.auth import Identity
+from studio.render import DEMO_RUNDOWN
+from studio.server import Config, Studio, build_app
+
+log = logging.getLogger("linkup.serve")
+
+
+def load_secret(data_dir: Path) -> bytes:
+    """Tokens stay valid across restarts: the signing key lives in the data folder."""
+    path = data_dir / "secret.key"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_bytes(secrets.token_bytes(32))
+        path.chmod(0o600)
+    return path.read_bytes()
+
+
+async def serve(config: Config, host: str, port: int, *, demo: bool = False, ready: asyncio.Event | None = None) -> None:
+    studio = Studio(config)
+    app = build_app(studio)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0][1] if runner.addresses else port
+    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{bound}"
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        buyer = studio.tokens.issue(Identity("buyer", "buyer-demo", "采销小李"))
+        brand = studio.tokens.issue(Identity("brand", "brand-demo", "声屿官方旗舰店"))
+        if demo:
+            stream = await studio.add_stream(load_rundown(DEMO_RUNDOWN), stream_id="demo")
+            await studio.go_live(stream)
+            print(f"LinkUp demo is live: {stream.title}")
+            print(f"  watch page:     {base}/watch/{stream.id}")
+        print(f"  buyer console:  {base}/console?token={buyer}")
+        print(f"  API:            {base}/api/streams")
+        print(f"  buyer token:    {buyer}")
+        print(f"  brand token:    {brand}")
+        print("Ctrl-C stops the server (segments are finished and sockets closed cleanly).", flush=True)
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+    finally:
+        print("stopping…", file=sys.stderr, flush=True)
+        await runner.cleanup()

@@ -1,0 +1,395 @@
+"""The aiohttp server: REST API, pages, HLS files and the viewers' websocket.
+
+I/O at the edges only: the show runs in `studio.live`, claims are decided in
+`studio.deals` and made durable by `studio.claims_store`, fan-out is `studio.hub`.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import yaml
+from aiohttp import WSMsgType, web
+
+from script_gen.rundown import Rundown, RundownError, parse_rundown
+from studio.auth import Identity, Role, TokenError, Tokens
+from studio.claims_store import ClaimsStore
+from studio.claims_store import claim as claim_coupon
+from studio.deals import Batch, ClaimRequest, Deals
+from studio.hub import Client, Hub
+from studio.live import LiveShow
+from studio.live_timeline import LiveEvent
+from studio.moderation import CommentPolicy
+from studio.payload import PayloadError, take
+from studio.render import ASSETS, card_for
+
+log = logging.getLogger("linkup.server")
+WEB = ASSETS / "web"
+STUDIO: web.AppKey["Studio"] = web.AppKey("studio")
+ACTIONS = ("go_live", "pause", "resume", "skip", "link_up", "say", "end")
+
+
+@dataclass
+class Stream:
+    id: str
+    title: str
+    rundown: Rundown
+    starts_at: float | None = None
+    show: LiveShow | None = None
+    ended: bool = False
+    events: list[dict] = field(default_factory=list)  # every event so far, for late joiners
+    comment_times: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+
+    def comments_per_min(self, now: float) -> int:
+        while self.comment_times and self.comment_times[0] < now - 60:
+            self.comment_times.popleft()
+        return len(self.comment_times)
+
+    @property
+    def status(self) -> str:
+        if self.ended:
+            return "ended"
+        return "live" if self.show is not None else "scheduled"
+
+
+@dataclass
+class Config:
+    data_dir: Path
+    voice_cache: Path | None = None
+    resolution: str = "720p"
+    secret: bytes | None = None
+
+
+class Studio:
+    """Everything live in one process: streams, their shows, the hub and the deals."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.tokens = Tokens(config.secret)
+        self.streams: dict[str, Stream] = {}
+        self.hub = Hub()
+        self.deals = Deals()
+        self.store = ClaimsStore(config.data_dir / "claims.sqlite3")
+        self.comments = CommentPolicy()
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        await self.hub.start()
+        await self.store.start()
+        self.store.load(self.deals)
+
+    async def close(self) -> None:
+        for stream in self.streams.values():
+            if stream.show is not None:
+                await stream.show.stop()
+        await self.hub.close()
+        await self.store.close()
+
+    async def add_stream(self, rundown: Rundown, stream_id: str | None = None, starts_at: float | None = None) -> Stream:
+        stream = Stream(stream_id or secrets.token_hex(4), rundown.title, rundown, starts_at)
+        self.streams[stream.id] = stream
+        for seg in rundown.segments:
+            if seg.flash_sale is not None:
+                fs = seg.flash_sale
+                batch = Batch(fs.batch, stream.id, seg.product_id, fs.stock, fs.per_viewer_limit,
+                              fs.coupon.label() if fs.coupon else "")
+                if fs.batch not in self.deals.batches:
+                    self.deals.add_batch(batch)
+                    await self.store.save_batch(batch)
+        return stream
+
+    async def go_live(self, stream: Stream) -> None:
+        if stream.show is not None or stream.ended:
+            return
+        show = LiveShow(stream.id, stream.rundown, self.config.data_dir / "hls" / stream.id,
+                        voice_cache=self.config.voice_cache, resolution=self.config.resolution,
+                        on_event=lambda ev: self._from_render_thread(stream, ev))
+        stream.show = show
+        await show.start()
+
+    def _from_render_thread(self, stream: Stream, event: LiveEvent) -> None:
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(self._on_event, stream, event)
+
+    def _on_event(self, stream: Stream, event: LiveEvent) -> None:
+        payload: dict[str, Any] = {"kind": event.kind, "media_time": event.media_time, "product_id": event.product_id}
+        if event.value is not None:
+            payload["value"] = event.value
+        if event.kind == "link_up":
+            for batch in self.deals.batches.values():
+                if batch.stream_id == stream.id and batch.product_id == event.product_id:
+                    self.deals.open(batch.batch, event.media_time)
+                    payload.setdefault("batches", []).append(batch.batch)
+        stream.events.append(payload)
+        self.hub.publish(stream.id, {"type": "event", "event": payload})
+
+    def describe(self, stream: Stream, request: web.Request | None = None) -> dict[str, Any]:
+        return {
+            "id": stream.id,
+            "title": stream.title,
+            "status": stream.status,
+            "starts_at": stream.starts_at,
+            "hls_url": f"/hls/{stream.id}/index.m3u8",
+            "ws_url": f"/ws/{stream.id}",
+            "watch_url": f"/watch/{stream.id}",
+        }
+
+    def details(self, stream: Stream) -> dict[str, Any]:
+        rd = stream.rundown
+        products = []
+        for seg in rd.segments:
+            card = card_for(rd.product(seg.product_id), seg, rd.link_no(seg.product_id))
+            products.append({"id": card.product_id, "name": card.name, "price": card.price,
+                             "live_price": card.live_price, "coupon": card.coupon, "link_no": card.link_no})
+        batches = [
+            {"batch": b.batch, "product_id": b.product_id, "stock": b.stock, "left": self.deals.left(b.batch),
+             "per_viewer_limit": b.per_viewer_limit, "coupon": b.coupon, "open_at": self.deals.open_at(b.batch)}
+            for b in self.deals.batches.values() if b.stream_id == stream.id
+        ]
+        show = stream.show
+        stats = {"viewers": self.hub.count(stream.id), "comments_per_min": stream.comments_per_min(time.monotonic())}
+        return {**self.describe(stream), "products": products, "batches": batches, "stats": stats,
+                "media_time": show.media_time if show else None, "media_epoch": show.media_epoch if show else None}
+
+
+# ---------------------------------------------------------------- HTTP edges
+
+def error(status: int, message: str) -> web.HTTPException:
+    cls = {400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden,
+           404: web.HTTPNotFound, 409: web.HTTPConflict}[status]
+    return cls(text=json.dumps({"error": message}, ensure_ascii=False), content_type="application/json")
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """Every error a client sees is JSON with a message; a bug is logged and answered 500, never a traceback page."""
+    try:
+        return await handler(request)
+    except PayloadError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")}
+        return web.json_response({"error": exc.reason}, status=exc.status, headers=headers)
+    except Exception:
+        log.exception("error serving %s %s", request.method, request.path)
+        return web.json_response({"error": "internal error"}, status=500)
+
+
+def identity(request: web.Request, *roles: Role) -> Identity:
+    studio: Studio = request.app[STUDIO]
+    header = request.headers.get("Authorization", "")
+    token = header[7:] if header.startswith("Bearer ") else request.query.get("token", "")
+    if not token:
+        raise error(401, "a token is required (Authorization: Bearer <token>)")
+    try:
+        who = studio.tokens.verify(token)
+    except TokenError as exc:
+        raise error(401, str(exc)) from None
+    if roles and who.role not in roles:
+        raise error(403, f"this needs a {' or '.join(roles)} token, not a {who.role} token")
+    return who
+
+
+async def body(request: web.Request) -> Any:
+    try:
+        return await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise error(400, "body must be JSON") from None
+
+
+def stream_of(request: web.Request) -> Stream:
+    studio: Studio = request.app[STUDIO]
+    stream = studio.streams.get(request.match_info["stream_id"])
+    if stream is None:
+        raise error(404, f"no stream {request.match_info['stream_id']!r}")
+    return stream
+
+
+async def new_viewer(request: web.Request) -> web.Response:
+    fields = take(await body(request), {"nickname": str})
+    nickname = fields["nickname"].strip()
+    if not 1 <= len(nickname) <= 20:
+        raise error(400, "nickname: 1 to 20 characters")
+    studio: Studio = request.app[STUDIO]
+    who = Identity("viewer", "v-" + secrets.token_hex(6), nickname)
+    return web.json_response({"token": studio.tokens.issue(who), "viewer_id": who.subject, "nickname": nickname})
+
+
+async def list_streams(request: web.Request) -> web.Response:
+    studio: Studio = request.app[STUDIO]
+    return web.json_response([studio.describe(s) for s in studio.streams.values()])
+
+
+async def get_stream(request: web.Request) -> web.Response:
+    studio: Studio = request.app[STUDIO]
+    return web.json_response(studio.details(stream_of(request)))
+
+
+async def create_stream(request: web.Request) -> web.Response:
+    """A buyer schedules a stream from a rundown (YAML text, see docs/rundown.md)."""
+    identity(request, "buyer")
+    studio: Studio = request.app[STUDIO]
+    fields = take(await body(request), {"rundown": str}, {"starts_at": (int, float), "id": str})
+    try:
+        rundown = parse_rundown(yaml.safe_load(fields["rundown"]), "rundown")
+    except yaml.YAMLError as exc:
+        raise error(400, f"rundown: not valid YAML ({str(exc).splitlines()[0]})") from None
+    except RundownError as exc:
+        raise error(400, str(exc)) from None
+    stream_id = fields.get("id")
+    if stream_id is not None and (not stream_id.isascii() or not stream_id.replace("-", "").isalnum() or len(stream_id) > 32):
+        raise error(400, "id: letters, digits and '-' only, at most 32")
+    if stream_id in studio.streams:
+        raise error(409, f"stream {stream_id!r} exists already")
+    stream = await studio.add_stream(rundown, stream_id, fields.get("starts_at"))
+    return web.json_response(studio.details(stream), status=201)
+
+
+async def control(request: web.Request) -> web.Response:
+    identity(request, "buyer")
+    studio: Studio = request.app[STUDIO]
+    stream = stream_of(request)
+    fields = take(await body(request), {"action": str}, {"product_id": str, "text": str})
+    action = fields["action"]
+    if action not in ACTIONS:
+        raise error(400, f"action: one of {', '.join(ACTIONS)}")
+    product_id = fields.get("product_id")
+    if product_id is not None and product_id not in {p.id for p in stream.rundown.products}:
+        raise error(400, f"product_id: no product {product_id!r} in this stream")
+    if action == "say" and not (fields.get("text") or "").strip():
+        raise error(400, "text: required for say")
+    if stream.ended:
+        raise error(409, "the stream has ended")
+    if action == "go_live":
+        await studio.go_live(stream)
+    elif stream.show is None:
+        raise error(409, "the stream is not live yet: go_live first")
+    else:
+        await stream.show.command(action, product_id=product_id, text=fields.get("text"))
+        if action == "end":
+            stream.ended = True
+    return web.json_response({"ok": True, "status": stream.status})
+
+
+async def viewer_socket(request: web.Request) -> web.StreamResponse:
+    stream = stream_of(request)
+    who = identity(request, "viewer")
+    studio: Studio = request.app[STUDIO]
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=4096, compress=False)  # one encoded frame serves every viewer
+    await ws.prepare(request)
+    client = Client(ws, who.subject, who.name)
+    studio.hub.join(stream.id, client)
+    studio.hub.send(client, {"type": "hello", "viewer": {"id": who.subject, "nickname": who.name},
+                             "stream": studio.details(stream), "events": stream.events})
+    try:
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            await handle_viewer_message(studio, stream, client, msg.data)
+    finally:
+        studio.hub.leave(stream.id, client)
+    return ws
+
+
+async def handle_viewer_message(studio: Studio, stream: Stream, client: Client, raw: str) -> None:
+    try:
+        data = json.loads(raw)
+        kind = data.get("type") if isinstance(data, dict) else None
+        if kind == "comment":
+            fields = take(data, {"type": str, "text": str})
+            verdict = studio.comments.check(client.viewer_id, fields["text"], time.monotonic())
+            if not verdict.ok:
+                studio.hub.send(client, {"type": "error", "message": verdict.error})
+                return
+            stream.comment_times.append(time.monotonic())
+            studio.hub.comment(stream.id, {"id": secrets.token_hex(6), "viewer_id": client.viewer_id,
+                                           "nickname": client.nickname, "text": verdict.text, "ts": time.time()})
+        elif kind == "like":
+            fields = take(data, {"type": str}, {"count": int})
+            studio.hub.like(stream.id, max(1, min(50, fields.get("count", 1))))
+        elif kind == "claim":
+            fields = take(data, {"type": str, "request_id": str, "batch": str})
+            await claim(studio, stream, client, fields["request_id"], fields["batch"])
+        else:
+            raise PayloadError("type: one of comment, like, claim")
+    except (json.JSONDecodeError, PayloadError) as exc:
+        studio.hub.send(client, {"type": "error", "message": str(exc) if isinstance(exc, PayloadError) else "message must be JSON"})
+
+
+async def claim(studio: Studio, stream: Stream, client: Client, request_id: str, batch: str) -> None:
+    media_time = stream.show.media_time if stream.show is not None else 0.0
+    # request ids are chosen by clients: scope them to the viewer so two viewers never share an answer
+    req = ClaimRequest(f"{client.viewer_id}:{request_id[:64]}", client.viewer_id, stream.id, batch, media_time)
+    result = await claim_coupon(studio.deals, studio.store, req)  # answered only once durable
+    answer: dict[str, Any] = {"type": "claim_result", "request_id": request_id[:64], "ok": result.ok}
+    if result.reason:
+        answer["reason"] = result.reason
+    if result.coupon:
+        answer["coupon"] = result.coupon
+    studio.hub.send(client, answer)
+    if result.ok:
+        event = {"kind": "stock", "batch": batch, "left": result.left, "media_time": media_time}
+        studio.hub.publish(stream.id, {"type": "event", "event": event})
+
+
+async def page(request: web.Request) -> web.FileResponse:
+    name = request.match_info.get("page", "watch")
+    return web.FileResponse(WEB / f"{name}.html")
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    studio: Studio = request.app[STUDIO]
+    live = [s for s in studio.streams.values() if s.status == "live"] or list(studio.streams.values())
+    if not live:
+        return web.Response(text="LinkUp: no streams yet", content_type="text/plain")
+    raise web.HTTPFound(f"/watch/{live[0].id}")
+
+
+async def hls_file(request: web.Request) -> web.StreamResponse:
+    stream = stream_of(request)
+    name = request.match_info["name"]
+    if "/" in name or name.startswith(".") or not name.endswith((".m3u8", ".m4s", ".mp4")):
+        raise error(404, "no such file")
+    path = request.app[STUDIO].config.data_dir / "hls" / stream.id / name
+    if not path.is_file():
+        raise error(404, "no such segment (yet)")
+    headers = {"Cache-Control": "no-cache" if name.endswith(".m3u8") else "max-age=60"}
+    content_type = "application/vnd.apple.mpegurl" if name.endswith(".m3u8") else "video/mp4"
+    return web.Response(body=path.read_bytes(), headers=headers, content_type=content_type)
+
+
+def build_app(studio: Studio) -> web.Application:
+    app = web.Application(middlewares=[json_errors], client_max_size=64 * 1024)
+    app[STUDIO] = studio
+    app.router.add_get("/", index)
+    app.router.add_post("/api/viewers", new_viewer)
+    app.router.add_get("/api/streams", list_streams)
+    app.router.add_post("/api/streams", create_stream)
+    app.router.add_get("/api/streams/{stream_id}", get_stream)
+    app.router.add_post("/api/streams/{stream_id}/control", control)
+    app.router.add_get("/ws/{stream_id}", viewer_socket)
+    app.router.add_get("/hls/{stream_id}/{name}", hls_file)
+    app.router.add_get("/watch/{stream_id}", page)
+    app.router.add_get("/{page:console}", page)
+    app.router.add_static("/static", WEB)
+
+    async def on_startup(app: web.Application) -> None:
+        await studio.start()
+
+    async def on_cleanup(app: web.Application) -> None:
+        await studio.close()
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    return app

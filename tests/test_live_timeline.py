@@ -1,0 +1,188 @@
+"""The live timeline: queued lines come out frame by frame as the offline timeline would place them."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from avatar.voice.base import Mark, Speech
+from overlay.state import CardInfo, StockInfo
+from script_gen.builder import make_line
+from script_gen.phrases import COUNTDOWN_TEXT
+from script_gen.script import Cue, Line
+from studio.clock import SAMPLES_PER_FRAME
+from studio.live_timeline import FrameWork, LiveTimeline
+from studio.timeline import LEAD_IN, SegmentPlan, SpokenLine, Timeline, glance
+
+CUP = CardInfo("cup", "暖言 保温杯", "99", "59", "满50减5", 1)
+TEA = CardInfo("tea", "山岚 乌龙茶", "49", "39", None, 2)
+CARDS = {"cup": CUP, "tea": TEA}
+STOCKS = {"cup": StockInfo(100, 100)}
+
+
+def spoken(line: Line, level: int, per_char: int = 1500) -> Speech:
+    """A constant-level 'voice' (so each line is recognisable in the mix), one mark per character."""
+    chars = len(line.speech)
+    return Speech(np.full(chars * per_char, level, np.int16), tuple(Mark(i, i * per_char) for i in range(chars)))
+
+
+def countdown_line(pid: str) -> Line:
+    text = COUNTDOWN_TEXT
+    cues = [Cue("countdown", text.index(str(v)), pid, v) for v in (3, 2, 1)] + [Cue("link_up", text.index("上"), pid)]
+    return make_line(text, cues, pause_after_ms=200)
+
+
+def segment_lines() -> list[Line]:
+    first = "大家好，这款保温杯今天只要¥59！"
+    last = "喜欢的宝宝直接拍1号链接！"
+    return [
+        make_line(first, [Cue("show_card", 0, "cup")], 500),
+        countdown_line("cup"),
+        make_line(last, [Cue("hide_card", len(last), "cup")], 600),
+    ]
+
+
+def run(tl: LiveTimeline, frames: int) -> list[FrameWork]:
+    return [tl.next_frame() for _ in range(frames)]
+
+
+def levels(works: list[FrameWork]) -> list[int]:
+    """The distinct non-silent levels in order of play: which lines were heard, in which order."""
+    audio = np.concatenate([w.audio for w in works])
+    heard = audio[audio != 0]
+    return [int(v) for i, v in enumerate(heard) if i == 0 or heard[i - 1] != v]
+
+
+def test_same_frames_events_overlays_and_audio_as_the_offline_timeline() -> None:
+    lines = segment_lines()
+    speeches = [spoken(line, 1000 * (i + 1)) for i, line in enumerate(lines)]
+    plan = SegmentPlan("cup", tuple(
+        SpokenLine(line, sp.samples, tuple(sp.sample_at(line.speech_pos(c.at)) for c in line.cues))
+        for line, sp in zip(lines, speeches)
+    ), CUP, STOCKS["cup"])
+    offline = Timeline([plan])
+    expected_audio = np.zeros(offline.total_samples, np.int16)
+    for placed, sp in zip(offline.lines, speeches):
+        expected_audio[placed.start : placed.start + sp.samples] = sp.pcm
+
+    tl = LiveTimeline(CARDS, STOCKS)
+    idle = LEAD_IN // SAMPLES_PER_FRAME  # the offline lead-in is whole frames of silence
+    works = run(tl, idle)
+    for line, sp in zip(lines, speeches):
+        tl.enqueue(line, sp)
+    works += run(tl, offline.frames - idle)
+
+    assert [w.frame for w in works] == list(range(offline.frames))
+    assert np.array_equal(np.concatenate([w.audio for w in works]), expected_audio)
+    got_events = [(e.kind, e.frame, e.product_id, e.value) for w in works for e in w.events]
+    want_events = [(e.kind, e.frame, e.product_id, e.value) for e in offline.events]
+    assert got_events == want_events
+    assert [k for k, *_ in got_events] == ["show_card", "countdown", "countdown", "countdown", "link_up", "hide_card"]
+    for w in works:
+        assert w.overlay == offline.overlay_state(w.frame), w.frame
+        assert w.glance == glance(offline, w.frame)
+        assert all(e.frame == w.frame and e.media_time == w.frame / 25 for e in w.events)
+    assert [w.speaking for w in works] == [bool(np.any(w.audio)) for w in works]
+
+
+def test_silence_and_an_idle_host_when_nothing_is_queued() -> None:
+    tl = LiveTimeline(CARDS, STOCKS)
+    works = run(tl, 30)
+    assert all(not w.audio.any() and w.audio.shape == (SAMPLES_PER_FRAME,) and w.audio.dtype == np.int16 for w in works)
+    assert all(not w.speaking and w.overlay.subtitle is None and not w.events for w in works)
+    line = make_line("来了来了！", pause_after_ms=0)
+    tl.enqueue(line, spoken(line, 500))
+    assert tl.queued == 1
+    w = tl.next_frame()
+    assert w.frame == 30 and w.speaking and w.audio[0] == 500 and w.overlay.subtitle == "来了来了！"
+    assert tl.queued == 0
+    rest = run(tl, 10)
+    assert sum(int(x.audio.astype(bool).sum()) for x in [w, *rest]) == len(line.speech) * 1500  # all of it, once
+    assert not rest[-1].speaking and rest[-1].overlay.subtitle is None
+
+
+def test_lines_play_in_order_front_lines_next_and_clear_drops_the_rest() -> None:
+    tl = LiveTimeline(CARDS, STOCKS)
+    texts = ["第一句。", "第二句。", "第三句。"]
+    for i, text in enumerate(texts):
+        line = make_line(text, pause_after_ms=100)
+        tl.enqueue(line, spoken(line, 100 * (i + 1)))
+    works = run(tl, 2)  # the first line is playing
+    for level, text in ((7, "欢迎小王！"), (8, "谢谢点赞！")):
+        line = make_line(text, pause_after_ms=100)
+        tl.enqueue(line, spoken(line, level), front=True)
+    works += run(tl, 40)
+    assert levels(works) == [100, 7, 8, 200, 300]
+
+    for i, text in enumerate(texts):
+        line = make_line(text, pause_after_ms=100)
+        tl.enqueue(line, spoken(line, 100 * (i + 1)))
+    works = run(tl, 2)
+    tl.clear_queue()
+    assert tl.queued == 0
+    works += run(tl, 30)
+    assert levels(works) == [100]  # the current line finishes, nothing after it
+
+
+def test_link_up_now_fires_on_the_very_next_frame() -> None:
+    tl = LiveTimeline(CARDS, STOCKS)
+    run(tl, 5)
+    tl.link_up_now("tea")
+    w = tl.next_frame()
+    assert [(e.kind, e.product_id, e.frame) for e in w.events] == [("show_card", "tea", 5), ("link_up", "tea", 5)]
+    assert w.overlay.card == TEA and w.overlay.card_age == 0 and w.overlay.stock is None
+    assert w.overlay.burst_age == 0
+    later = run(tl, 60)
+    assert [x.overlay.burst_age for x in later[:3]] == [1, 2, 3]
+    assert later[48].overlay.burst_age == 49 and later[49].overlay.burst_age is None  # the burst shows 50 frames
+    assert all(not x.events for x in later)
+
+    tl.link_up_now("tea")  # the card is up: only the burst again
+    w = tl.next_frame()
+    assert [e.kind for e in w.events] == ["link_up"] and w.overlay.burst_age == 0 and w.overlay.card_age == 61
+    with pytest.raises(ValueError, match="no card for product 'nope'"):
+        tl.link_up_now("nope")
+
+
+def test_pause_holds_the_line_and_its_cues() -> None:
+    def play(pause_at: int | None) -> list[FrameWork]:
+        tl = LiveTimeline(CARDS, STOCKS)
+        line = countdown_line("cup")
+        tl.enqueue(line, Speech(np.arange(1, 60_001, dtype=np.int16),
+                                tuple(Mark(i, i * 5000) for i in range(len(line.speech)))))
+        works = []
+        for n in range(60):
+            if n == pause_at:
+                tl.pause()
+            if pause_at is not None and n == pause_at + 5:
+                tl.resume()
+            works.append(tl.next_frame())
+        return works
+
+    straight, paused = play(None), play(4)
+    held = paused[4:9]
+    assert all(not w.audio.any() and not w.speaking and not w.events and w.overlay.subtitle is None for w in held)
+    resumed = [w for i, w in enumerate(paused) if not 4 <= i < 9]
+    assert np.array_equal(np.concatenate([w.audio for w in resumed]),
+                          np.concatenate([w.audio for w in straight[:55]]))  # not a sample lost or repeated
+    events = lambda works: [(e.kind, e.value, e.frame) for w in works for e in w.events]
+    assert events(paused) == [(k, v, f + 5 if f >= 4 else f) for k, v, f in events(straight)]  # later cues wait
+    assert [f for *_, f in events(straight)] == [0, 5, 10, 15]  # marks every 5000 samples: 0, 10000, 20000, 30000
+
+
+def test_segment_labels_follow_the_lines_played() -> None:
+    tl = LiveTimeline(CARDS, STOCKS)
+    assert tl.segment is None
+    a, b = make_line("甲。", pause_after_ms=0), make_line("乙。", pause_after_ms=0)
+    tl.enqueue(a, spoken(a, 1), segment=4)
+    tl.enqueue(b, spoken(b, 2))  # a line without a label (the host answering) keeps the segment
+    run(tl, 1)
+    assert tl.segment == 4 and tl.frame == 1
+    run(tl, 3)
+    assert tl.segment == 4 and tl.queued == 0
+
+
+def test_a_card_cue_for_an_unknown_product_is_refused_when_queued() -> None:
+    tl = LiveTimeline(CARDS, STOCKS)
+    line = make_line("新品来了！", [Cue("show_card", 0, "ghost")])
+    with pytest.raises(ValueError, match="no card for product 'ghost'"):
+        tl.enqueue(line, spoken(line, 1))

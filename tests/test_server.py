@@ -1,0 +1,231 @@
+"""The live studio server, driven the way its users drive it: HTTP, websockets, HLS, a real process."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import av
+import numpy as np
+import pytest
+import yaml
+from aiohttp import web
+
+from script_gen.rundown import parse_rundown
+from studio.auth import Identity
+from studio.server import Config, Studio, build_app
+
+SHOW = """
+title: 测试直播
+host: {avatar: default, voice: {engine: offline}}
+products:
+  - id: cup
+    name: 暖言 保温杯
+    category: 家居
+    price: 99
+    live_price: 59
+    selling_points: [316不锈钢内胆]
+    stock: 1000
+    coupon: {amount: 5, min_spend: 50}
+segments:
+  - product: cup
+    script: [大家好，这款保温杯今天只要¥59！, 保温十二个小时，冬天也不怕。, 喜欢的宝宝拍1号链接。]
+    flash_sale: {batch: CUP-1, stock: 50, per_viewer_limit: 1, countdown_after: 3}
+"""
+
+
+@contextlib.asynccontextmanager
+async def running(tmp_path: Path, rundown_text: str = SHOW):
+    studio = Studio(Config(data_dir=tmp_path / "data", voice_cache=tmp_path / "voice"))
+    runner = web.AppRunner(build_app(studio))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    stream = await studio.add_stream(parse_rundown(yaml.safe_load(rundown_text), "show.yaml"), "s1")
+    buyer = studio.tokens.issue(Identity("buyer", "b1", "采销"))
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:  # 200 open sockets
+            yield studio, stream, base, http, {"Authorization": f"Bearer {buyer}"}
+    finally:
+        await runner.cleanup()
+
+
+async def viewer(http: aiohttp.ClientSession, base: str, nickname: str) -> str:
+    async with http.post(f"{base}/api/viewers", json={"nickname": nickname}) as r:
+        assert r.status == 200
+        return (await r.json())["token"]
+
+
+async def next_of(ws, kind: str, timeout: float = 10.0, pred=lambda m: True) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        msg = await asyncio.wait_for(ws.receive_json(), max(0.01, deadline - time.monotonic()))
+        if msg["type"] == kind and pred(msg):
+            return msg
+
+
+def test_api_lists_streams_and_answers_bad_input_with_json_errors(tmp_path):
+    async def main():
+        async with running(tmp_path) as (studio, stream, base, http, buyer):
+            async with http.get(f"{base}/api/streams") as r:
+                listed = await r.json()
+            assert [(s["id"], s["status"]) for s in listed] == [("s1", "scheduled")]
+            assert {"id", "title", "status", "hls_url", "ws_url"} <= set(listed[0])
+            token = await viewer(http, base, "小王")
+            cases = [
+                ("post", "/api/viewers", {}, None, 400, "missing field: nickname"),
+                ("post", "/api/viewers", {"nickname": 5}, None, 400, "nickname: must be str"),
+                ("post", "/api/viewers", {"nickname": "a", "x": 1}, None, 400, "unknown field: x"),
+                ("post", "/api/streams/s1/control", {"action": "pause"}, None, 401, "token"),
+                ("post", "/api/streams/s1/control", {"action": "pause"}, {"Authorization": f"Bearer {token}"}, 403, "buyer"),
+                ("post", "/api/streams/s1/control", {"action": "dance"}, buyer, 400, "action"),
+                ("post", "/api/streams/s1/control", {"action": "pause"}, buyer, 409, "not live"),
+                ("post", "/api/streams/s1/control", {"action": "link_up", "product_id": "nope"}, buyer, 400, "product_id"),
+                ("post", "/api/streams", {"rundown": SHOW.replace("live_price: 59", "live_price: abc")}, buyer, 400,
+                 "rundown: products[0].live_price"),
+                ("post", "/api/streams", {"rundown": "a: [1"}, buyer, 400, "not valid YAML"),
+                ("get", "/api/streams/nope", None, None, 404, "nope"),
+                ("get", "/api/nothing-here", None, None, 404, "Not Found"),
+            ]
+            for method, path, body, headers, status, words in cases:
+                async with http.request(method, base + path, json=body, headers=headers) as r:
+                    answer = await r.json()
+                    assert (r.status, words in answer["error"]) == (status, True), (path, body, answer)
+            async with http.post(f"{base}/api/viewers", data=b"{not json", headers={"Content-Type": "application/json"}) as r:
+                assert r.status == 400 and "JSON" in (await r.json())["error"]
+            async with http.get(f"{base}/api/streams/s1/control") as r:
+                assert r.status == 405 and "error" in await r.json()
+
+    asyncio.run(main())
+
+
+def test_comment_round_trip_between_two_viewers(tmp_path):
+    async def main():
+        async with running(tmp_path) as (studio, stream, base, http, buyer):
+            a = await http.ws_connect(f"{base}/ws/s1?token={await viewer(http, base, '小王')}")
+            b = await http.ws_connect(f"{base}/ws/s1?token={await viewer(http, base, '小李')}")
+            hello = await next_of(b, "hello")
+            assert hello["viewer"]["nickname"] == "小李" and hello["stream"]["id"] == "s1"
+            await a.send_json({"type": "comment", "text": "多少钱？<b>真的吗</b>"})
+            got = await next_of(b, "comments")
+            assert got["items"][0]["text"] == "多少钱？<b>真的吗</b>" and got["items"][0]["nickname"] == "小王"
+            await a.send_json({"type": "comment", "text": "x" * 101})
+            assert "太长" in (await next_of(a, "error"))["message"]
+            await a.send_json({"type": "bogus"})
+            assert "type" in (await next_of(a, "error"))["message"]
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await http.ws_connect(f"{base}/ws/s1?token=forged")
+            assert refused.value.status == 401
+            await a.close()
+            await b.close()
+
+    asyncio.run(main())
+
+
+def card_change_frames(playlist: Path) -> tuple[list[float], np.ndarray]:
+    """Decode the HLS stream: each frame's media time and how much the card panel changed from the frame before."""
+    times, diffs, last = [], [], None
+    with av.open(str(playlist)) as c:
+        for frame in c.decode(video=0):
+            panel = frame.to_ndarray(format="bgr24")[100:520, 880:1245].astype(np.int16)
+            times.append(float(frame.time))
+            diffs.append(0.0 if last is None else float(np.abs(panel - last).mean()))
+            last = panel
+    return times, np.array(diffs)
+
+
+def test_live_show_link_up_claims_and_hls(tmp_path):
+    async def main():
+        async with running(tmp_path) as (studio, stream, base, http, buyer):
+            async with http.post(f"{base}/api/streams/s1/control", json={"action": "go_live"}, headers=buyer) as r:
+                assert r.status == 200 and (await r.json())["status"] == "live"
+            await stream.show.wait_first_segment(15)
+            tokens = [await viewer(http, base, f"观众{i}") for i in range(200)]
+            sockets = [await http.ws_connect(f"{base}/ws/s1?token={t}") for t in tokens]
+            for ws in sockets:
+                await next_of(ws, "hello")
+            # too early: the batch opens with the link-up event, not before
+            await sockets[0].send_json({"type": "claim", "request_id": "early", "batch": "CUP-1"})
+            early = await next_of(sockets[0], "claim_result")
+            assert (early["ok"], early["reason"]) == (False, "not_open")
+
+            async with http.post(f"{base}/api/streams/s1/control", json={"action": "link_up", "product_id": "cup"},
+                                 headers=buyer) as r:
+                assert r.status == 200
+            link = (await next_of(sockets[1], "event", pred=lambda m: m["event"]["kind"] == "link_up"))["event"]
+            assert link["product_id"] == "cup" and "CUP-1" in link["batches"]
+
+            async def race(i: int, ws) -> dict:
+                await ws.send_json({"type": "claim", "request_id": f"r{i}", "batch": "CUP-1"})
+                return await next_of(ws, "claim_result", timeout=20)
+
+            results = await asyncio.gather(*(race(i, ws) for i, ws in enumerate(sockets)))
+            granted = [r for r in results if r["ok"]]
+            assert len(granted) == 50, {r.get("reason") for r in results}  # stock 50: never oversold
+            assert {r["reason"] for r in results if not r["ok"]} == {"sold_out"}
+            again = await race(0, sockets[0])  # a retry with the same request id gets the same answer
+            assert again["ok"] == results[0]["ok"]
+            await asyncio.sleep(3)  # let the link-up reach a published segment
+            async with http.get(f"{base}/api/streams/s1") as r:
+                details = await r.json()
+            assert details["batches"][0]["left"] == 0 and details["media_epoch"] > 1.7e9
+            async with http.get(base + details["hls_url"]) as r:
+                playlist = await r.text()
+            assert "#EXT-X-PROGRAM-DATE-TIME" in playlist and "#EXT-X-MAP" in playlist
+            for ws in sockets:
+                await ws.close()
+            return link
+
+    link = asyncio.run(main())
+    rows = sqlite3.connect(tmp_path / "data" / "claims.sqlite3").execute(
+        "select count(*) from claims where ok = 1").fetchone()[0]
+    assert rows == 50  # every granted claim is on disk
+    times, diffs = card_change_frames(tmp_path / "data" / "hls" / "s1" / "index.m3u8")
+    near = [i for i, t in enumerate(times) if t >= link["media_time"] - 0.5]
+    burst = next(i for i in near if diffs[i] > 3)  # the card panel is still until the burst
+    seen = [(round(times[i], 3), round(diffs[i], 1)) for i in near[:20]]
+    assert abs(times[burst] - link["media_time"]) <= 1 / 25 + 1e-6, seen  # events follow the video, within a frame
+
+
+def test_demo_process_serves_and_stops_cleanly_on_sigterm(tmp_path):
+    script = Path(sys.executable).parent / "linkup"
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "studio.cli"]
+    proc = subprocess.Popen([*cmd, "demo", "--port", "0", "--data", str(tmp_path / "data")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not any("buyer token" in ln for ln in lines):
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            lines.append(line)
+        watch = next(re.search(r"http://\S+/watch/demo", ln).group() for ln in lines if "/watch/" in ln)
+        base = watch.rsplit("/watch/", 1)[0]
+
+        async def check():
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"{base}/api/streams") as r:
+                    assert [s["status"] for s in await r.json()] == ["live"]
+                async with http.get(watch) as r:
+                    assert r.status == 200 and "hls.min.js" in await r.text()
+                for _ in range(150):
+                    async with http.get(f"{base}/hls/demo/index.m3u8") as r:
+                        if r.status == 200:
+                            return
+                    await asyncio.sleep(0.1)
+                raise AssertionError("no playlist within 15 s")
+
+        asyncio.run(check())
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        assert "#EXT-X-ENDLIST" in (tmp_path / "data" / "hls" / "demo" / "index.m3u8").read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
