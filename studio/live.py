@@ -163,6 +163,11 @@ class LiveShow:
 
     # -- commands ---------------------------------------------------------------------------
 
+    def set_stock(self, product_id: str, left: int) -> None:
+        """What is left of the product's flash-sale batch, burnt into the stock bar from the next frame."""
+        with self._lock:
+            self._timeline.set_stock(product_id, left)
+
     async def command(self, action: str, product_id: str | None = None, text: str | None = None) -> None:
         """Raises ValueError for a bad action or argument, RuntimeError when the show is not running."""
         if action not in ACTIONS:

@@ -110,6 +110,13 @@ class LiveTimeline:
             raise ValueError(f"no card for product {product_id!r}")
         self._link_ups.append(product_id)
 
+    def set_stock(self, product_id: str, left: int) -> None:
+        """Claims change what is left: the stock bar shows it from the next frame."""
+        total = self._stocks[product_id].total
+        self._stocks[product_id] = StockInfo(max(0, left), total)
+        if self._card is not None and self._card.product_id == product_id:
+            self._stock = self._stocks[product_id]
+
     def clear_queue(self) -> None:
         """Drop every line not yet started; the current one finishes."""
         self._queue.clear()

@@ -339,6 +339,8 @@ async def claim(studio: Studio, stream: Stream, client: Client, request_id: str,
         answer["coupon"] = result.coupon
     studio.hub.send(client, answer)
     if result.ok:
+        if stream.show is not None:
+            stream.show.set_stock(studio.deals.batches[batch].product_id, result.left)
         event = {"kind": "stock", "batch": batch, "left": result.left, "media_time": media_time}
         studio.hub.publish(stream.id, {"type": "event", "event": event})
 

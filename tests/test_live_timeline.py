@@ -186,3 +186,17 @@ def test_a_card_cue_for_an_unknown_product_is_refused_when_queued() -> None:
     line = make_line("新品来了！", [Cue("show_card", 0, "ghost")])
     with pytest.raises(ValueError, match="no card for product 'ghost'"):
         tl.enqueue(line, spoken(line, 1))
+
+
+def test_set_stock_updates_the_bar_of_the_card_on_screen():
+    from overlay.state import CardInfo, StockInfo
+    from studio.live_timeline import LiveTimeline
+
+    card = CardInfo("p", "杯子", "99", "59", None, 1)
+    t = LiveTimeline({"p": card}, {"p": StockInfo(50, 50)})
+    t.link_up_now("p")
+    assert t.next_frame().overlay.stock == StockInfo(50, 50)
+    t.set_stock("p", 37)
+    assert t.next_frame().overlay.stock == StockInfo(37, 50)
+    t.set_stock("p", -3)
+    assert t.next_frame().overlay.stock == StockInfo(0, 50)

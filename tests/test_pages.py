@@ -1,0 +1,60 @@
+"""The pages in a real browser (Debian's headless Chromium, driven by Playwright): play, chat, claim."""
+from __future__ import annotations
+
+import asyncio
+import shutil
+
+from playwright.async_api import async_playwright
+
+from test_server import running
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
+         "--no-first-run", "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
+
+
+def test_watch_page_plays_chats_and_claims_after_link_up(tmp_path):
+    async def main():
+        async with running(tmp_path) as (studio, stream, base, http, buyer):
+            async with http.post(f"{base}/api/streams/s1/control", json={"action": "go_live"}, headers=buyer) as r:
+                assert r.status == 200
+            await stream.show.wait_first_segment(15)
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+                page = await browser.new_page(viewport={"width": 1280, "height": 720})
+                await page.goto(f"{base}/watch/s1")
+                # the player plays: currentTime advances
+                await page.wait_for_function("document.getElementById('player').currentTime > 1", timeout=20_000)
+                t1 = await page.evaluate("document.getElementById('player').currentTime")
+                await page.wait_for_timeout(1500)
+                assert await page.evaluate("document.getElementById('player').currentTime") > t1 + 0.5
+                # a comment appears, as text (markup is not interpreted)
+                await page.fill("#text", "多少钱？<i>x</i>")
+                await page.click("#say button[type=submit]")
+                await page.wait_for_function(
+                    "[...document.querySelectorAll('#comments li')].some(li => li.textContent.includes('多少钱？<i>x</i>'))",
+                    timeout=5_000)
+                assert await page.locator("#comments i").count() == 0
+                assert await page.locator("#deal").is_hidden()
+                # the buyer says 上链接: the claim button shows once the player reaches the event
+                async with http.post(f"{base}/api/streams/s1/control", json={"action": "link_up", "product_id": "cup"},
+                                     headers=buyer) as r:
+                    assert r.status == 200
+                await page.wait_for_selector("#deal:not([hidden])", timeout=15_000)
+                shown_at = await page.evaluate("mediaNow()")
+                link = next(e for e in stream.events if e["kind"] == "link_up")
+                assert shown_at >= link["media_time"] - 0.05  # never before the video shows 上链接
+                await page.screenshot(path=str(tmp_path / "watch.png"))
+                await page.click("#claim")
+                await page.wait_for_function("document.querySelector('#coupons li')", timeout=5_000)
+                assert "满50减5" in await page.inner_text("#coupons")
+                # the console shows the stream and its batch
+                console = await browser.new_page(viewport={"width": 1280, "height": 900})
+                token = buyer["Authorization"].split()[1]
+                await console.goto(f"{base}/console?token={token}")
+                await console.wait_for_function("document.querySelector('#batches tbody tr')", timeout=5_000)
+                assert "CUP-1" in await console.inner_text("#batches")
+                await console.screenshot(path=str(tmp_path / "console.png"))
+                await browser.close()
+
+    asyncio.run(main())
