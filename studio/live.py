@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -32,10 +33,11 @@ from script_gen.builder import build_script, make_line
 from script_gen.rundown import Rundown
 from script_gen.script import Line
 from studio.clock import FPS
-from studio.hls import HlsWriter, media_epoch, published_segments
+from studio.hls import media_epoch, published_segments
 from studio.live_timeline import LiveEvent, LiveTimeline
 from studio.media import RESOLUTIONS, EncoderSettings, bgr_to_yuv_frame
 from studio.render import card_for, host_pack_path
+from studio.rtmp import Recording, RtmpPush, TeeWriter, check_rtmp_url
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,8 @@ class LiveShow:
     produced; a caller living on an event loop must hop there itself (loop.call_soon_threadsafe)
     and must not block. `voice_cache` None means no speech cache. With `loop` the rundown starts
     over after its last segment (wording changes with each pass); without, the host idles until
-    `stop`.
+    `stop`. The encoded packets also go, unencoded again, to an RTMP push (`rtmp_url`, `set_rtmp`)
+    and to an MP4 recording in `record_dir`.
     """
 
     def __init__(
@@ -71,6 +74,8 @@ class LiveShow:
         loop: bool = True,
         on_event: Callable[[LiveEvent], None] | None = None,
         preset: str = "veryfast",
+        rtmp_url: str | None = None,
+        record_dir: Path | None = None,
     ) -> None:
         if not rundown.segments:
             raise ValueError(f"{rundown.source}: the rundown has no segments")
@@ -97,6 +102,11 @@ class LiveShow:
         self._feeder: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
         self._media_epoch: float | None = None
+        self.rtmp_url = None if rtmp_url is None else check_rtmp_url(rtmp_url)
+        self._rtmp: RtmpPush | None = None
+        self._writer: TeeWriter | None = None
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        self.recording = None if record_dir is None else Path(record_dir) / f"{stream_id}-{stamp}.mp4"
 
     @property
     def media_time(self) -> float:
@@ -110,6 +120,13 @@ class LiveShow:
     @property
     def playlist(self) -> Path:
         return self.out_dir / "index.m3u8"
+
+    @property
+    def rtmp_status(self) -> str:
+        """"off", "connecting", "live" or "failed: <reason>" (retried every few seconds while a URL is set)."""
+        if self.rtmp_url is None:
+            return "off"
+        return "connecting" if self._rtmp is None else self._rtmp.status
 
     @property
     def media_epoch(self) -> float | None:
@@ -129,6 +146,12 @@ class LiveShow:
         )
         self._enqueue_segment(0, first)
         self._next_segment = 1
+        self._writer = writer
+        if self.recording is not None:
+            writer.attach(Recording(self.recording))
+        if self.rtmp_url is not None:
+            self._rtmp = RtmpPush(self.rtmp_url)
+            writer.attach(self._rtmp)
         self._thread = threading.Thread(
             target=self._render, args=(host, overlays, writer), name=f"linkup-live-{self.stream_id}", daemon=True
         )
@@ -162,6 +185,22 @@ class LiveShow:
             raise self._failure
 
     # -- commands ---------------------------------------------------------------------------
+
+    async def set_rtmp(self, url: str | None) -> None:
+        """Start pushing to `url` (None stops); ValueError for a non-RTMP URL, RuntimeError once ended."""
+        if url is not None:
+            check_rtmp_url(url)
+        if self.status == "ended":
+            raise RuntimeError(f"show {self.stream_id} is ended")
+        old, self._rtmp, self.rtmp_url = self._rtmp, None, url
+        if self._writer is not None:
+            if old is not None:
+                self._writer.detach(old)
+            if url is not None:
+                self._rtmp = RtmpPush(url)
+                self._writer.attach(self._rtmp)
+        if old is not None:
+            await asyncio.to_thread(old.close)
 
     def set_stock(self, product_id: str, left: int) -> None:
         """What is left of the product's flash-sale batch, burnt into the stock bar from the next frame."""
@@ -265,14 +304,14 @@ class LiveShow:
 
     # -- rendering (render thread) ----------------------------------------------------------
 
-    def _open_outputs(self) -> tuple[HostRenderer, OverlayRenderer, HlsWriter]:
+    def _open_outputs(self) -> tuple[HostRenderer, OverlayRenderer, TeeWriter]:
         width, height = self.size
         pack = load_pack(host_pack_path(self.rundown.host.avatar, Path(self.rundown.source).parent))
         host = HostRenderer(pack, width, height, seed=self.seed)
-        writer = HlsWriter(self.out_dir, EncoderSettings(width, height, preset=self.preset))
+        writer = TeeWriter(self.out_dir, EncoderSettings(width, height, preset=self.preset))
         return host, OverlayRenderer(width, height), writer
 
-    def _render(self, host: HostRenderer, overlays: OverlayRenderer, writer: HlsWriter) -> None:
+    def _render(self, host: HostRenderer, overlays: OverlayRenderer, writer: TeeWriter) -> None:
         # One thread for OpenCV: its worker pool would only fight x264 (and other shows) for the cores.
         cv2.setNumThreads(1)
         mouth = MouthFollower()

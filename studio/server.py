@@ -29,6 +29,7 @@ from studio.live_timeline import LiveEvent
 from studio.moderation import CommentPolicy
 from studio.payload import PayloadError, take
 from studio.render import ASSETS, card_for
+from studio.rtmp import check_rtmp_url
 
 log = logging.getLogger("linkup.server")
 WEB = ASSETS / "web"
@@ -112,6 +113,7 @@ class Studio:
             return
         show = LiveShow(stream.id, stream.rundown, self.config.data_dir / "hls" / stream.id,
                         voice_cache=self.config.voice_cache, resolution=self.config.resolution,
+                        record_dir=self.config.data_dir / "recordings",
                         on_event=lambda ev: self._from_render_thread(stream, ev))
         stream.show = show
         await show.start()
@@ -157,8 +159,12 @@ class Studio:
         ]
         show = stream.show
         stats = {"viewers": self.hub.count(stream.id), "comments_per_min": stream.comments_per_min(time.monotonic())}
-        return {**self.describe(stream), "products": products, "batches": batches, "stats": stats,
-                "media_time": show.media_time if show else None, "media_epoch": show.media_epoch if show else None}
+        answer = {**self.describe(stream), "products": products, "batches": batches, "stats": stats,
+                  "media_time": show.media_time if show else None, "media_epoch": show.media_epoch if show else None}
+        if show is not None and not stream.ended:
+            answer["rtmp_status"] = show.rtmp_status
+            answer["recording"] = show.recording.name if show.recording else None
+        return answer
 
 
 # ---------------------------------------------------------------- HTTP edges
@@ -282,6 +288,29 @@ async def control(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "status": stream.status})
 
 
+async def outputs(request: web.Request) -> web.Response:
+    """The buyer starts (a URL) or stops (null) pushing the live stream to an RTMP server."""
+    identity(request, "buyer")
+    stream = stream_of(request)
+    data = await body(request)
+    fields = take(data, {}, {"rtmp_url": str})
+    if "rtmp_url" not in data:
+        raise error(400, "missing field: rtmp_url")
+    url = fields.get("rtmp_url")
+    if url is not None:
+        try:
+            check_rtmp_url(url)
+        except ValueError as exc:
+            raise error(400, str(exc)) from None
+    if stream.show is None or stream.ended:
+        raise error(409, "the stream is not live")
+    try:
+        await stream.show.set_rtmp(url)
+    except RuntimeError as exc:
+        raise error(409, str(exc)) from None
+    return web.json_response({"rtmp_status": stream.show.rtmp_status})
+
+
 async def viewer_socket(request: web.Request) -> web.StreamResponse:
     stream = stream_of(request)
     who = identity(request, "viewer")
@@ -380,6 +409,7 @@ def build_app(studio: Studio) -> web.Application:
     app.router.add_post("/api/streams", create_stream)
     app.router.add_get("/api/streams/{stream_id}", get_stream)
     app.router.add_post("/api/streams/{stream_id}/control", control)
+    app.router.add_post("/api/streams/{stream_id}/outputs", outputs)
     app.router.add_get("/ws/{stream_id}", viewer_socket)
     app.router.add_get("/hls/{stream_id}/{name}", hls_file)
     app.router.add_get("/watch/{stream_id}", page)

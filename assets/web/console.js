@@ -28,7 +28,8 @@ async function listStreams() {
     const tr = document.createElement("tr");
     const td = document.createElement("td");
     td.append(button("管理", () => select(s.id)), " ", Object.assign(document.createElement("a"), { href: s.watch_url, textContent: "观看页", target: "_blank" }));
-    tr.append(cell(s.title), cell(s.status), td);
+    const when = s.starts_at ? new Date(s.starts_at * 1000).toLocaleString() : "";
+    tr.append(cell(s.title), cell(`${s.status} ${when}`), td);
     return tr;
   }));
   if (!current && streams.length) select(streams[0].id);
@@ -73,6 +74,21 @@ function draw() {
   }
   g.fillStyle = "#555"; g.fillText("橙：剩余库存  绿：已抢", 8, 14);
 }
+
+$("create").onsubmit = async (e) => {
+  e.preventDefault();
+  const body = { rundown: $("rundown").value };
+  if ($("starts").value) body.starts_at = new Date($("starts").value).getTime() / 1000;
+  if ($("sid").value.trim()) body.id = $("sid").value.trim();
+  const res = await fetch("/api/streams", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${$("token").value.trim()}` },
+    body: JSON.stringify(body),
+  });
+  const answer = await res.json();
+  $("msg").textContent = res.ok ? `已创建 ${answer.id}` : answer.error;
+  if (res.ok) { listStreams(); select(answer.id); }
+};
 
 document.querySelectorAll("[data-action]").forEach((b) => { b.onclick = () => control(b.dataset.action); });
 $("say").onsubmit = (e) => { e.preventDefault(); const text = $("line").value.trim(); if (text) control("say", { text }); $("line").value = ""; };

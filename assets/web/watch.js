@@ -36,6 +36,8 @@ function show(event) {
   } else if (event.kind === "stock" && $("deal").dataset.batch === event.batch) {
     $("deal").querySelector(".deal-left").textContent = event.left > 0 ? `剩余 ${event.left} 张` : "已抢光";
     if (event.left <= 0) $("claim").disabled = true;
+  } else if (event.kind === "toast") {
+    line(null, `🎉 ${event.text}`, "sys");
   } else if (event.kind === "hide_card") {
     $("deal").hidden = true;
   }
@@ -73,18 +75,56 @@ function play(url) {
   video.play().catch(() => {});
 }
 
+async function whenLive(then) {
+  // a stream that has just gone live dates its first segment a moment later: wait for that date
+  for (let i = 0; i < 100 && mediaEpoch === null; i++) {
+    mediaEpoch = (await (await fetch(`/api/streams/${streamId}`)).json()).media_epoch ?? null;
+    if (mediaEpoch === null) await new Promise((r) => setTimeout(r, 200));
+  }
+  then();
+}
+
+function countdown(startsAt) {
+  const tick = () => {
+    const left = Math.max(0, Math.round(startsAt - Date.now() / 1000));
+    const h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), s = left % 60;
+    $("countdown").textContent = `距开播 ${h}:${String(m).padStart(2, "0")}:${String(s).padStart(2, "0")}`;
+  };
+  tick();
+  return setInterval(tick, 1000);
+}
+
 async function main() {
   const stream = await (await fetch(`/api/streams/${streamId}`)).json();
   $("title").textContent = stream.title;
   mediaEpoch = stream.media_epoch ?? null;
-  $("status").textContent = stream.status === "live" ? "直播中" : "未开播";
-  play(stream.hls_url);
   const me = await viewerToken();
+  let timer = null;
+  const goLive = () => {
+    $("status").textContent = "直播中";
+    $("upcoming").hidden = true;
+    if (timer) clearInterval(timer);
+    if (!hls && !video.src) play(stream.hls_url);
+  };
+  if (stream.status === "live") whenLive(goLive);
+  else if (stream.status === "scheduled") {
+    $("status").textContent = "未开播";
+    $("upcoming").hidden = false;
+    if (stream.starts_at) timer = countdown(stream.starts_at);
+    $("reservations").textContent = `${stream.reservations ?? 0} 人已预约`;
+    $("reserve").onclick = async () => {
+      const res = await fetch(`/api/streams/${streamId}/reserve`, { method: "POST", headers: { Authorization: `Bearer ${me.token}` } });
+      const body = await res.json();
+      if (res.ok) { $("reserve").textContent = "已预约"; $("reserve").disabled = true; $("reservations").textContent = `${body.reservations} 人已预约`; }
+    };
+  } else $("status").textContent = "直播已结束";
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const ws = new WebSocket(`${scheme}://${location.host}${stream.ws_url}?token=${encodeURIComponent(me.token)}`);
   ws.onmessage = (m) => {
     const msg = JSON.parse(m.data);
     if (msg.type === "hello") { mediaEpoch = msg.stream.media_epoch ?? mediaEpoch; msg.events.forEach(hold); }
+    else if (msg.type === "status" && msg.status === "live") whenLive(goLive);
+    else if (msg.type === "status" && msg.status === "ended") $("status").textContent = "直播已结束";
     else if (msg.type === "comments") msg.items.forEach((c) => line(c.nickname, c.text));
     else if (msg.type === "event") hold(msg.event);
     else if (msg.type === "viewers") $("viewers").textContent = `${msg.count} 人在看`;
