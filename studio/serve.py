@@ -12,6 +12,8 @@ from aiohttp import web
 
 from script_gen.rundown import load_rundown
 from studio.auth import Identity
+from studio.brand_api import CATALOG
+from studio.catalog import seed_demo
 from studio.render import DEMO_RUNDOWN
 from studio.server import Config, Studio, build_app
 
@@ -45,11 +47,14 @@ async def serve(config: Config, host: str, port: int, *, demo: bool = False, rea
         buyer = studio.tokens.issue(Identity("buyer", "buyer-demo", "采销小李"))
         brand = studio.tokens.issue(Identity("brand", "brand-demo", "声屿官方旗舰店"))
         if demo:
-            stream = await studio.add_stream(load_rundown(DEMO_RUNDOWN), stream_id="demo")
+            rundown = load_rundown(DEMO_RUNDOWN)
+            await seed_demo(app[CATALOG], "brand-demo", rundown)
+            stream = await studio.add_stream(rundown, stream_id="demo")
             await studio.go_live(stream)
             print(f"LinkUp demo is live: {stream.title}")
             print(f"  watch page:     {base}/watch/{stream.id}")
         print(f"  buyer console:  {base}/console?token={buyer}")
+        print(f"  brand page:     {base}/brand?token={brand}")
         print(f"  API:            {base}/api/streams")
         print(f"  buyer token:    {buyer}")
         print(f"  brand token:    {brand}")

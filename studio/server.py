@@ -29,7 +29,9 @@ from studio.live_timeline import LiveEvent
 from studio.moderation import CommentPolicy
 from studio.payload import PayloadError, take
 from studio.render import ASSETS, card_for
+from studio.reservations import Reservations
 from studio.rtmp import check_rtmp_url
+from studio.schedule import Slot, ToastThrottle, due, mask_nickname
 
 log = logging.getLogger("linkup.server")
 WEB = ASSETS / "web"
@@ -47,6 +49,7 @@ class Stream:
     ended: bool = False
     events: list[dict] = field(default_factory=list)  # every event so far, for late joiners
     comment_times: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    reservations: int = 0
 
     def comments_per_min(self, now: float) -> int:
         while self.comment_times and self.comment_times[0] < now - 60:
@@ -80,23 +83,44 @@ class Studio:
         self.deals = Deals()
         self.store = ClaimsStore(config.data_dir / "claims.sqlite3")
         self.comments = CommentPolicy()
+        self.reservations = Reservations(config.data_dir / "reservations.sqlite3")
+        self.toasts = ToastThrottle()
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._scheduler: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         await self.hub.start()
         await self.store.start()
         self.store.load(self.deals)
+        self._scheduler = asyncio.create_task(self._run_schedule())
+
+    async def _run_schedule(self) -> None:
+        """Scheduled streams go live by themselves when their time comes."""
+        while True:
+            slots = [Slot(s.id, s.starts_at, s.status) for s in self.streams.values()]
+            for stream_id in due(slots, time.time()):
+                try:
+                    await self.go_live(self.streams[stream_id])
+                except Exception:  # one broken stream must not stop the others from starting
+                    log.exception("stream %s could not go live", stream_id)
+                    self.streams[stream_id].ended = True
+            await asyncio.sleep(0.5)
 
     async def close(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.cancel()
+            await asyncio.wait([self._scheduler])
         for stream in self.streams.values():
             if stream.show is not None:
                 await stream.show.stop()
         await self.hub.close()
         await self.store.close()
+        self.reservations.close()
 
     async def add_stream(self, rundown: Rundown, stream_id: str | None = None, starts_at: float | None = None) -> Stream:
         stream = Stream(stream_id or secrets.token_hex(4), rundown.title, rundown, starts_at)
+        stream.reservations = await self.reservations.count(stream.id)
         self.streams[stream.id] = stream
         for seg in rundown.segments:
             if seg.flash_sale is not None:
@@ -117,6 +141,7 @@ class Studio:
                         on_event=lambda ev: self._from_render_thread(stream, ev))
         stream.show = show
         await show.start()
+        self.hub.publish(stream.id, {"type": "status", "status": "live"})
 
     def _from_render_thread(self, stream: Stream, event: LiveEvent) -> None:
         assert self.loop is not None
@@ -134,7 +159,7 @@ class Studio:
         stream.events.append(payload)
         self.hub.publish(stream.id, {"type": "event", "event": payload})
 
-    def describe(self, stream: Stream, request: web.Request | None = None) -> dict[str, Any]:
+    def describe(self, stream: Stream) -> dict[str, Any]:
         return {
             "id": stream.id,
             "title": stream.title,
@@ -143,6 +168,7 @@ class Studio:
             "hls_url": f"/hls/{stream.id}/index.m3u8",
             "ws_url": f"/ws/{stream.id}",
             "watch_url": f"/watch/{stream.id}",
+            "reservations": stream.reservations,
         }
 
     def details(self, stream: Stream) -> dict[str, Any]:
@@ -262,6 +288,17 @@ async def create_stream(request: web.Request) -> web.Response:
     return web.json_response(studio.details(stream), status=201)
 
 
+async def reserve(request: web.Request) -> web.Response:
+    """预约: a viewer asks to be reminded; only a scheduled stream takes reservations."""
+    who = identity(request, "viewer")
+    studio: Studio = request.app[STUDIO]
+    stream = stream_of(request)
+    if stream.status != "scheduled":
+        raise error(409, f"the stream is {stream.status}: reservations are for scheduled streams")
+    stream.reservations = await studio.reservations.reserve(stream.id, who.subject)
+    return web.json_response({"reserved": True, "reservations": stream.reservations})
+
+
 async def control(request: web.Request) -> web.Response:
     identity(request, "buyer")
     studio: Studio = request.app[STUDIO]
@@ -285,6 +322,7 @@ async def control(request: web.Request) -> web.Response:
         await stream.show.command(action, product_id=product_id, text=fields.get("text"))
         if action == "end":
             stream.ended = True
+            studio.hub.publish(stream.id, {"type": "status", "status": "ended"})
     return web.json_response({"ok": True, "status": stream.status})
 
 
@@ -372,6 +410,9 @@ async def claim(studio: Studio, stream: Stream, client: Client, request_id: str,
             stream.show.set_stock(studio.deals.batches[batch].product_id, result.left)
         event = {"kind": "stock", "batch": batch, "left": result.left, "media_time": media_time}
         studio.hub.publish(stream.id, {"type": "event", "event": event})
+        if studio.toasts.allow(stream.id, time.monotonic()):
+            toast = f"{mask_nickname(client.nickname)} 抢到了 {result.coupon or '优惠券'}"
+            studio.hub.publish(stream.id, {"type": "event", "event": {"kind": "toast", "text": toast, "media_time": media_time}})
 
 
 async def page(request: web.Request) -> web.FileResponse:
@@ -409,11 +450,17 @@ def build_app(studio: Studio) -> web.Application:
     app.router.add_post("/api/streams", create_stream)
     app.router.add_get("/api/streams/{stream_id}", get_stream)
     app.router.add_post("/api/streams/{stream_id}/control", control)
+    app.router.add_post("/api/streams/{stream_id}/reserve", reserve)
     app.router.add_post("/api/streams/{stream_id}/outputs", outputs)
     app.router.add_get("/ws/{stream_id}", viewer_socket)
     app.router.add_get("/hls/{stream_id}/{name}", hls_file)
     app.router.add_get("/watch/{stream_id}", page)
     app.router.add_get("/{page:console}", page)
+    from studio.brand_api import (
+        add_brand_routes,  # here: brand_api builds on this module's helpers
+    )
+
+    add_brand_routes(app)
     app.router.add_static("/static", WEB)
 
     async def on_startup(app: web.Application) -> None:

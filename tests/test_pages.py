@@ -5,7 +5,6 @@ import asyncio
 import shutil
 
 from playwright.async_api import async_playwright
-
 from test_server import running
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -64,12 +64,15 @@ async def viewer(http: aiohttp.ClientSession, base: str, nickname: str) -> str:
         return (await r.json())["token"]
 
 
-async def next_of(ws, kind: str, timeout: float = 10.0, pred=lambda m: True) -> dict:
+async def next_of(ws, kind: str, timeout: float = 10.0, pred=lambda m: True, skipped: list | None = None) -> dict:
+    """The next message of `kind` (matching `pred`); the others are dropped, or kept in `skipped`."""
     deadline = time.monotonic() + timeout
     while True:
         msg = await asyncio.wait_for(ws.receive_json(), max(0.01, deadline - time.monotonic()))
         if msg["type"] == kind and pred(msg):
             return msg
+        if skipped is not None:
+            skipped.append(msg)
 
 
 def test_api_lists_streams_and_answers_bad_input_with_json_errors(tmp_path):
@@ -163,14 +166,18 @@ def test_live_show_link_up_claims_and_hls(tmp_path):
             link = (await next_of(sockets[1], "event", pred=lambda m: m["event"]["kind"] == "link_up"))["event"]
             assert link["product_id"] == "cup" and "CUP-1" in link["batches"]
 
+            seen: list[dict] = []
+
             async def race(i: int, ws) -> dict:
                 await ws.send_json({"type": "claim", "request_id": f"r{i}", "batch": "CUP-1"})
-                return await next_of(ws, "claim_result", timeout=20)
+                return await next_of(ws, "claim_result", timeout=20, skipped=seen)
 
             results = await asyncio.gather(*(race(i, ws) for i, ws in enumerate(sockets)))
             granted = [r for r in results if r["ok"]]
             assert len(granted) == 50, {r.get("reason") for r in results}  # stock 50: never oversold
             assert {r["reason"] for r in results if not r["ok"]} == {"sold_out"}
+            toasts = {m["event"]["text"] for m in seen if m["type"] == "event" and m["event"]["kind"] == "toast"}
+            assert toasts == {"观** 抢到了 满50减5"}  # throttled: one toast for the burst, nickname masked
             again = await race(0, sockets[0])  # a retry with the same request id gets the same answer
             assert again["ok"] == results[0]["ok"]
             await asyncio.sleep(3)  # let the link-up reach a published segment
@@ -229,3 +236,34 @@ def test_demo_process_serves_and_stops_cleanly_on_sigterm(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_scheduled_stream_takes_reservations_then_goes_live_by_itself(tmp_path):
+    async def main():
+        async with running(tmp_path) as (studio, stream, base, http, buyer):
+            starts = time.time() + 2.5
+            async with http.post(f"{base}/api/streams", json={"rundown": SHOW, "starts_at": starts, "id": "later"},
+                                 headers=buyer) as r:
+                assert r.status == 201, await r.text()
+                assert (await r.json())["status"] == "scheduled"
+            token = await viewer(http, base, "小王")
+            ws = await http.ws_connect(f"{base}/ws/later?token={token}")
+            await next_of(ws, "hello")
+            for _ in range(2):  # idempotent per viewer
+                async with http.post(f"{base}/api/streams/later/reserve", headers={"Authorization": f"Bearer {token}"}) as r:
+                    assert (r.status, (await r.json())["reservations"]) == (200, 1)
+            async with http.post(f"{base}/api/streams/later/reserve", headers=buyer) as r:
+                assert r.status == 403
+            went_live = await next_of(ws, "status", timeout=15)
+            assert went_live["status"] == "live" and time.time() >= starts
+            async with http.get(f"{base}/api/streams") as r:
+                assert {s["id"]: s["status"] for s in await r.json()} == {"s1": "scheduled", "later": "live"}
+            async with http.post(f"{base}/api/streams/later/reserve", headers={"Authorization": f"Bearer {token}"}) as r:
+                assert r.status == 409
+            await ws.close()
+        # reservations are rows on disk
+        rows = sqlite3.connect(tmp_path / "data" / "reservations.sqlite3").execute(
+            "select count(*) from reservations where stream_id = 'later'").fetchone()[0]
+        assert rows == 1
+
+    asyncio.run(main())
