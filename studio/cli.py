@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 import time
@@ -9,6 +10,10 @@ from pathlib import Path
 
 from script_gen.rundown import RundownError, load_rundown
 from studio.media import RESOLUTIONS, OutputError, check_writable
+
+
+class CliError(Exception):
+    """A bad argument found only when acting on it (a port in use, say)."""
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -48,7 +53,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     data = Path(args.data)
     config = Config(data_dir=data, voice_cache=data / "voice-cache", resolution=args.resolution, secret=load_secret(data))
-    asyncio.run(serve(config, args.host, args.port, demo=args.command == "demo"))
+    try:
+        asyncio.run(serve(config, args.host, args.port, demo=args.command == "demo"))
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        raise CliError(f"--port {args.port}: cannot listen on {args.host}:{args.port} ({exc.strerror})") from None
     return 0
 
 
@@ -83,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="linkup: %(levelname)s: %(message)s")
     try:
         return args.run(args)
-    except (RundownError, OutputError) as exc:
+    except (RundownError, OutputError, CliError) as exc:
         print(f"linkup: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

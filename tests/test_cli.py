@@ -62,3 +62,14 @@ def test_missing_rundown_and_unwritable_output_are_clear_errors(tmp_path):
 def test_bad_resolution_is_refused_by_the_parser(tmp_path):
     done = linkup("render", "x.yaml", "-o", "o.mp4", "--resolution", "4k", cwd=tmp_path)
     assert done.returncode == 2 and "invalid choice" in done.stderr
+
+
+def test_serve_on_a_busy_port_is_a_clear_error(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = linkup("serve", "--port", str(port), "--data", str(tmp_path / "data"), cwd=tmp_path)
+    assert done.returncode == 2 and f"--port {port}" in done.stderr and "Traceback" not in done.stderr
