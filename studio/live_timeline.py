@@ -16,10 +16,9 @@ from avatar.voice.base import Speech
 from overlay.state import CardInfo, OverlayState, StockInfo
 from script_gen.script import Line
 from studio.clock import FPS, SAMPLES_PER_FRAME
-from studio.timeline import BURST_FRAMES, GLANCE_FRAMES
+from studio.timeline import BURST_FRAMES, glance_after
 
 EVENT_KINDS = ("show_card", "countdown", "link_up", "hide_card")  # cues viewers see; "gesture" only turns the head
-GLANCE_RAMP = 6  # frames the head takes to turn toward the card and back
 
 
 @dataclass(frozen=True)
@@ -223,7 +222,4 @@ class LiveTimeline:
         return n - self._burst_since
 
     def _glance(self, n: int) -> float:
-        if self._glance_since is None or n - self._glance_since >= GLANCE_FRAMES:
-            return 0.0
-        age = n - self._glance_since
-        return min(1.0, (age + 1) / GLANCE_RAMP, (GLANCE_FRAMES - age) / GLANCE_RAMP)
+        return 0.0 if self._glance_since is None else glance_after(n - self._glance_since)

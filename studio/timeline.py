@@ -132,15 +132,19 @@ class Timeline:
 
 
 GLANCE_FRAMES = 30  # the host looks toward the card for 1.2 s at card and link-up cues
+GLANCE_RAMP = 6  # frames the head takes to turn toward the card and back
+
+
+def glance_after(age: int) -> float:
+    """How far (0..1) the host looks toward the card `age` frames after a card or link-up cue."""
+    if not 0 <= age < GLANCE_FRAMES:
+        return 0.0
+    return min(1.0, (age + 1) / GLANCE_RAMP, (GLANCE_FRAMES - age) / GLANCE_RAMP)
 
 
 def glance(timeline: Timeline, frame: int) -> float:
     """How far (0..1) the host's gaze is turned toward the product card on `frame`."""
     for ev in reversed(timeline.events_until(frame)):
         if ev.kind in ("show_card", "link_up", "gesture"):
-            age = frame - ev.frame
-            if age >= GLANCE_FRAMES:
-                return 0.0
-            ramp = 6
-            return min(1.0, (age + 1) / ramp, (GLANCE_FRAMES - age) / ramp)
+            return glance_after(frame - ev.frame)
     return 0.0
