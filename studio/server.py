@@ -119,17 +119,23 @@ class Studio:
         self.reservations.close()
 
     async def add_stream(self, rundown: Rundown, stream_id: str | None = None, starts_at: float | None = None) -> Stream:
+        """Raises ValueError when a flash-sale batch id already belongs to another stream."""
         stream = Stream(stream_id or secrets.token_hex(4), rundown.title, rundown, starts_at)
+        batches = [
+            Batch(seg.flash_sale.batch, stream.id, seg.product_id, seg.flash_sale.stock,
+                  seg.flash_sale.per_viewer_limit, seg.flash_sale.coupon.label() if seg.flash_sale.coupon else "")
+            for seg in rundown.segments if seg.flash_sale is not None
+        ]
+        for batch in batches:
+            known = self.deals.batches.get(batch.batch)
+            if known is not None and known.stream_id != stream.id:
+                raise ValueError(f"flash_sale.batch {batch.batch!r} belongs to stream {known.stream_id!r}: use a new batch id")
         stream.reservations = await self.reservations.count(stream.id)
         self.streams[stream.id] = stream
-        for seg in rundown.segments:
-            if seg.flash_sale is not None:
-                fs = seg.flash_sale
-                batch = Batch(fs.batch, stream.id, seg.product_id, fs.stock, fs.per_viewer_limit,
-                              fs.coupon.label() if fs.coupon else "")
-                if fs.batch not in self.deals.batches:
-                    self.deals.add_batch(batch)
-                    await self.store.save_batch(batch)
+        for batch in batches:
+            if batch.batch not in self.deals.batches:  # a restarted stream keeps its batches and claims
+                self.deals.add_batch(batch)
+                await self.store.save_batch(batch)
         return stream
 
     async def go_live(self, stream: Stream) -> None:
@@ -284,7 +290,10 @@ async def create_stream(request: web.Request) -> web.Response:
         raise error(400, "id: letters, digits and '-' only, at most 32")
     if stream_id in studio.streams:
         raise error(409, f"stream {stream_id!r} exists already")
-    stream = await studio.add_stream(rundown, stream_id, fields.get("starts_at"))
+    try:
+        stream = await studio.add_stream(rundown, stream_id, fields.get("starts_at"))
+    except ValueError as exc:
+        raise error(409, str(exc)) from None
     return web.json_response(studio.details(stream), status=201)
 
 

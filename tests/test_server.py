@@ -242,7 +242,8 @@ def test_scheduled_stream_takes_reservations_then_goes_live_by_itself(tmp_path):
     async def main():
         async with running(tmp_path) as (studio, stream, base, http, buyer):
             starts = time.time() + 2.5
-            async with http.post(f"{base}/api/streams", json={"rundown": SHOW, "starts_at": starts, "id": "later"},
+            later = SHOW.replace("CUP-1", "CUP-2")
+            async with http.post(f"{base}/api/streams", json={"rundown": later, "starts_at": starts, "id": "later"},
                                  headers=buyer) as r:
                 assert r.status == 201, await r.text()
                 assert (await r.json())["status"] == "scheduled"
@@ -254,6 +255,8 @@ def test_scheduled_stream_takes_reservations_then_goes_live_by_itself(tmp_path):
                     assert (r.status, (await r.json())["reservations"]) == (200, 1)
             async with http.post(f"{base}/api/streams/later/reserve", headers=buyer) as r:
                 assert r.status == 403
+            async with http.post(f"{base}/api/streams", json={"rundown": SHOW, "id": "again"}, headers=buyer) as r:
+                assert r.status == 409 and "CUP-1" in (await r.json())["error"]  # batch ids are not shared
             went_live = await next_of(ws, "status", timeout=15)
             assert went_live["status"] == "live" and time.time() >= starts
             async with http.get(f"{base}/api/streams") as r:
