@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 
 from playwright.async_api import async_playwright
 from test_server import running
@@ -54,6 +55,26 @@ def test_watch_page_plays_chats_and_claims_after_link_up(tmp_path):
                 await console.wait_for_function("document.querySelector('#batches tbody tr')", timeout=5_000)
                 assert "CUP-1" in await console.inner_text("#batches")
                 await console.screenshot(path=str(tmp_path / "console.png"))
+                await browser.close()
+
+    asyncio.run(main())
+
+
+def test_scheduled_stream_page_counts_down_and_takes_a_reservation(tmp_path):
+    async def main():
+        async with running(tmp_path) as (studio, stream, base, http, buyer):
+            stream.starts_at = time.time() + 3600
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+                page = await browser.new_page()
+                await page.goto(f"{base}/watch/s1")
+                await page.wait_for_function("/\\d:\\d\\d:\\d\\d/.test(document.getElementById('countdown').textContent)")
+                left = await page.inner_text("#countdown")
+                assert left.endswith(("0:59:59", "0:59:58", "0:59:57", "0:59:56"))
+                await page.click("#reserve")
+                await page.wait_for_function("document.getElementById('reserve').disabled")
+                assert (await page.inner_text("#reservations")).startswith("1 ")
+                assert stream.reservations == 1
                 await browser.close()
 
     asyncio.run(main())
