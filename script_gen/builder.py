@@ -76,12 +76,37 @@ def _countdown_cues(text: str, product_id: str) -> list[Cue]:
     return cues + [Cue("link_up", text.index("上"), product_id)]
 
 
+# Category words -> (hooks, pain points); the first word found in a product's category wins.
+CATEGORIES: tuple[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]], ...] = (
+    (("3C", "数码", "家电", "电器", "手机", "电脑", "耳机"), phrases.HOOKS_DIGITAL, phrases.PAINS_DIGITAL),
+    (("母婴", "婴", "童", "宝宝", "孕"), phrases.HOOKS_BABY, phrases.PAINS_BABY),
+    (("美妆", "护肤", "彩妆", "个护", "化妆"), phrases.HOOKS_BEAUTY, phrases.PAINS_BEAUTY),
+    (("食品", "零食", "生鲜", "饮料", "酒", "茶", "水果", "粮油"), phrases.HOOKS_FOOD, phrases.PAINS_FOOD),
+    (("服饰", "服装", "女装", "男装", "鞋", "内衣", "配饰", "箱包"), phrases.HOOKS_APPAREL, phrases.PAINS_APPAREL),
+)
+
+
+def disclosure_line() -> Line:
+    """The host says it is an AI at the start of a show (the law asks, viewers deserve it)."""
+    return make_line(phrases.DISCLOSURE, pause_after_ms=500)
+
+
+def _category_phrases(category: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(hooks, selling-point openers): a category's own, or the generic ones."""
+    upper = category.upper()
+    for words, hooks, pains in CATEGORIES:
+        if any(word.upper() in upper for word in words):
+            return hooks, pains
+    return phrases.HOOKS, phrases.POINT_OPENERS
+
+
 def _generated(
     product: Product, flash: FlashSale | None, link_no: int, rng: random.Random
 ) -> tuple[list[str], list[str]]:
     """(body, closing): the countdown of a flash sale goes between the two."""
-    body = [rng.choice(phrases.HOOKS).format(name=product.name)]
-    body += _selling_points(product.selling_points, rng)
+    hooks, openers = _category_phrases(product.category)
+    body = [rng.choice(hooks).format(name=product.name)]
+    body += _selling_points(product.selling_points, openers, rng)
     body += _specs(product.specs, rng)
     if product.gifts:
         body.append(rng.choice(phrases.GIFTS).format(items=_enumerate(product.gifts)))
@@ -103,9 +128,10 @@ def _generated(
     return body, closing
 
 
-def _selling_points(points: Sequence[str], rng: random.Random) -> list[str]:
+def _selling_points(points: Sequence[str], openers: Sequence[str], rng: random.Random) -> list[str]:
+    """The first point answers the pain point (or a generic opener); the rest get distinct follow-ups."""
     followups = rng.sample(phrases.POINT_FOLLOWUPS, k=min(len(points) - 1, len(phrases.POINT_FOLLOWUPS)))
-    leads = [rng.choice(phrases.POINT_OPENERS)] + followups
+    leads = [rng.choice(openers)] + followups
     lines = []
     for i, point in enumerate(points):
         lead = leads[i] if i < len(leads) else ""

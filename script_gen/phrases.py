@@ -19,12 +19,48 @@ HOOKS = (
     "刚进来的宝宝注意了，{name}开讲啦！",
 )
 
+# Category hooks and pain points (the pain point leads into the first selling point, which
+# answers it). builder.CATEGORIES says which category words pick which; others use HOOKS and
+# POINT_OPENERS.
+HOOKS_DIGITAL = (
+    "数码控看过来，{name}来了！",
+    "打工人通勤必备，{name}！",
+    "科技党注意，这款{name}一定听我讲完！",
+)
+PAINS_DIGITAL = ("通勤路上吵、电量不够用？看这里，", "买电子产品怕踩坑？先看重点，", "数码产品看实在的，")
+HOOKS_BEAUTY = (
+    "姐妹们，护肤时间到，{name}！",
+    "爱美的姐妹看过来，{name}来了！",
+    "换季护肤，给大家带来{name}！",
+)
+PAINS_BEAUTY = ("换季皮肤干、上妆不服帖？先看重点，", "选护肤品，肤感很重要，", "怕护肤品用着黏腻？先听我说，")
+HOOKS_FOOD = (
+    "吃货们注意了，{name}来了！",
+    "嘴馋的宝宝看过来，{name}！",
+    "囤货时间到，这款{name}听我说！",
+)
+PAINS_FOOD = ("嘴馋又怕踩雷？先说重点，", "下午饿了吃什么？看这里，", "给家里囤吃的，口感很关键，")
+HOOKS_APPAREL = (
+    "穿搭时间到，{name}来了！",
+    "换季穿搭看这款{name}！",
+    "衣柜上新，给大家带来{name}！",
+)
+PAINS_APPAREL = ("衣柜满了还总觉得没衣服穿？看这里，", "买衣服就怕上身不合适，先说重点，", "换季不知道穿什么？先听我说，")
+HOOKS_BABY = (
+    "宝妈宝爸们看过来，{name}来了！",
+    "带娃的家人们注意，{name}！",
+    "给宝宝挑好物，今天带来{name}！",
+)
+PAINS_BABY = ("宝宝用的东西，宝妈们都格外仔细，", "宝妈带娃辛苦，先说重点，", "挑母婴用品，细节要看清楚，")
+
+DISCLOSURE = "大家好，我是本直播间的AI数字人主播，有问题随时在评论区问我！"
+
 # The first selling point gets an opener, the rest get distinct follow-ups.
 POINT_OPENERS = ("先说大家关心的，", "我先讲重点，", "先给大家说说，", "开门见山，")
 POINT_FOLLOWUPS = ("还有，", "再来，", "而且，", "另外，", "不光这样，", "重点来了，", "大家注意，", "再讲一个，")
 POINT_ENDINGS = ("！", "。")
 
-SPEC_LEADS = ("参数给大家报一下：", "看一下参数：", "规格给大家念一下：", "参数在这：")
+SPEC_LEADS = ("口说无凭，看参数：", "看一下参数：", "规格给大家念一下：", "实打实的参数：")
 SPEC_MORE_LEADS = ("还有，", "再看，", "另外，")
 
 GIFTS = (
@@ -80,7 +116,7 @@ SOLD_OUT = (
 
 CALLS_TO_ACTION = (
     "喜欢的宝宝直接拍{link}号链接！",
-    "{link}号链接，想要的抓紧下单！",
+    "想要的抓紧下单，认准{link}号链接！",
     "还在犹豫的宝宝，{link}号链接冲！",
     "拍{link}号链接，拍完回来扣个已拍！",
 )
