@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from script_gen import phrases
 from script_gen.normalize import normalize
-from script_gen.rundown import Coupon, FlashSale, Product, Segment, format_yuan
+from script_gen.rundown import Coupon, FlashSale, Product, Rundown, Segment, format_yuan
 from script_gen.script import Cue, Line, Script
 
 COUNTDOWN_PAUSE_MS = 200
@@ -89,6 +89,20 @@ CATEGORIES: tuple[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]], ...]
 def disclosure_line() -> Line:
     """The host says it is an AI at the start of a show (the law asks, viewers deserve it)."""
     return make_line(phrases.DISCLOSURE, pause_after_ms=500)
+
+
+def segment_script(rundown: Rundown, k: int, seed: int = 0) -> Script:
+    """What the host says in the k-th segment played (k counts on through loops of the rundown).
+
+    The show opens with the AI disclosure; segment k is scripted with seed + k, so an offline render,
+    a live show and a voice preflight with the same seed say the same lines.
+    """
+    segment = rundown.segments[k % len(rundown.segments)]
+    product = rundown.product(segment.product_id)
+    script = build_script(product, segment, link_no=rundown.link_no(product.id), seed=seed + k)
+    if k == 0:
+        script = replace(script, lines=(disclosure_line(), *script.lines))
+    return script
 
 
 def _category_phrases(category: str) -> tuple[tuple[str, ...], tuple[str, ...]]:

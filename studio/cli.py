@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from script_gen.commands import add_commands as add_script_commands
 from script_gen.rundown import RundownError, load_rundown
 from studio.media import RESOLUTIONS, OutputError, check_writable
 from studio.voice_cli import add_commands as add_voice_commands
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_render_options(render)
     render.set_defaults(run=_render)
     add_voice_commands(sub)
+    add_script_commands(sub)
     for name, text in (("serve", "run the live studio server"),
                        ("demo", "run the server with the demo show live at once (offline, no account)")):
         p = sub.add_parser(name, help=text)

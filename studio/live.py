@@ -29,9 +29,9 @@ from avatar.voice.base import Speech
 from avatar.voice.factory import make_voice
 from overlay.renderer import OverlayRenderer
 from overlay.state import CardInfo, StockInfo
-from script_gen.builder import build_script, make_line
+from script_gen.builder import make_line, segment_script
 from script_gen.rundown import Rundown
-from script_gen.script import Line
+from script_gen.script import Cue, Line
 from studio.clock import FPS
 from studio.hls import media_epoch, published_segments
 from studio.live_timeline import LiveEvent, LiveTimeline
@@ -224,13 +224,14 @@ class LiveShow:
         elif action == "skip":
             self._skip(product_id)
         elif action == "link_up":
-            pid = product_id or self._current_product()
+            pid = product_id or self.current_product
             with self._lock:
                 self._timeline.link_up_now(pid)
         elif action == "say":
             if not text or not text.strip():
                 raise ValueError("say needs a non-empty text")
-            line = make_line(text.strip())
+            # a gesture cue at its first character: the host turns to the card, and the event says when it began
+            line = make_line(text.strip(), [Cue("gesture", 0, self.current_product)])
             speech = await self._speak(line.speech)
             with self._lock:
                 self._timeline.enqueue(line, speech, front=True)
@@ -242,7 +243,9 @@ class LiveShow:
             k = self._timeline.segment
         return -1 if k is None else k
 
-    def _current_product(self) -> str:
+    @property
+    def current_product(self) -> str:
+        """The product of the segment now playing (the first one before anything plays)."""
         segments = self.rundown.segments
         return segments[max(self._playing_segment(), 0) % len(segments)].product_id
 
@@ -269,10 +272,7 @@ class LiveShow:
 
     async def _voice_segment(self, k: int) -> list[tuple[Line, Speech]]:
         """Script and speech of segment number k (seed + k: the first pass is render.build_scripts' script)."""
-        rundown = self.rundown
-        segment = rundown.segments[k % len(rundown.segments)]
-        product = rundown.product(segment.product_id)
-        script = build_script(product, segment, link_no=rundown.link_no(product.id), seed=self.seed + k)
+        script = segment_script(self.rundown, k, self.seed)
         speeches = await asyncio.gather(*(self._speak(line.speech) for line in script.lines))
         return list(zip(script.lines, speeches, strict=True))
 

@@ -23,10 +23,11 @@ EVENT_KINDS = ("show_card", "countdown", "link_up", "hide_card")  # cues viewers
 
 @dataclass(frozen=True)
 class LiveEvent:
-    kind: str  # one of EVENT_KINDS
+    kind: str  # one of EVENT_KINDS, or "gesture" when a line with a gesture cue begins
     frame: int  # the first frame that shows it
     product_id: str
     value: int | None = None  # the countdown digit
+    text: str | None = None  # gesture: the line the host begins (an answer, a buyer's line)
 
     @property
     def media_time(self) -> float:
@@ -169,8 +170,9 @@ class LiveTimeline:
                 cur.next_cue += 1
                 if cue.kind in EVENT_KINDS:
                     events.append(self._fire(cue.kind, cue.product_id, n, cue.value))
-                elif cue.kind == "gesture":
+                elif cue.kind == "gesture":  # the host turns to the card; viewers learn a line began
                     self._glance_since = n
+                    events.append(LiveEvent("gesture", n, cue.product_id, text=cur.line.text))
             if done:
                 self._current = None
         overlay = OverlayState(

@@ -23,7 +23,7 @@ from avatar.voice.base import Speech, VoiceEngine
 from avatar.voice.factory import default_cache_dir, make_voice
 from overlay.renderer import OverlayRenderer
 from overlay.state import CardInfo, StockInfo
-from script_gen.builder import build_script
+from script_gen.builder import segment_script
 from script_gen.rundown import Product, Rundown, Segment, format_yuan
 from script_gen.script import Script
 from studio.clock import SAMPLES_PER_FRAME
@@ -85,10 +85,7 @@ async def _speak_all(voice: VoiceEngine, rundown: Rundown, scripts: list[Script]
 
 
 def build_scripts(rundown: Rundown, seed: int) -> list[Script]:
-    return [
-        build_script(rundown.product(seg.product_id), seg, link_no=rundown.link_no(seg.product_id), seed=seed + i)
-        for i, seg in enumerate(rundown.segments)
-    ]
+    return [segment_script(rundown, k, seed) for k in range(len(rundown.segments))]
 
 
 async def prepare_show(rundown: Rundown, options: RenderOptions = RenderOptions()) -> PreparedShow:

@@ -18,6 +18,8 @@ from typing import Any, Awaitable, Callable
 import yaml
 from aiohttp import WSMsgType, web
 
+from script_gen.answer import AnswerQueue, FlashSaleState, LiveFacts
+from script_gen.lint import lint
 from script_gen.rundown import Rundown, RundownError, parse_rundown
 from studio.auth import Identity, Role, TokenError, Tokens
 from studio.claims_store import ClaimsStore
@@ -28,7 +30,7 @@ from studio.live import LiveShow
 from studio.live_timeline import LiveEvent
 from studio.moderation import CommentPolicy
 from studio.payload import PayloadError, take
-from studio.render import ASSETS, card_for
+from studio.render import ASSETS, build_scripts, card_for
 from studio.reservations import Reservations
 from studio.rtmp import check_rtmp_url
 from studio.schedule import Slot, ToastThrottle, due, mask_nickname
@@ -50,6 +52,7 @@ class Stream:
     events: list[dict] = field(default_factory=list)  # every event so far, for late joiners
     comment_times: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
     reservations: int = 0
+    answers: AnswerQueue | None = None  # viewers' questions, merged, for the host
 
     def comments_per_min(self, now: float) -> int:
         while self.comment_times and self.comment_times[0] < now - 60:
@@ -149,6 +152,35 @@ class Studio:
         await show.start()
         self.hub.publish(stream.id, {"type": "status", "status": "live"})
 
+    async def answer(self, stream: Stream, nickname: str, question: str) -> None:
+        """A viewer's question goes to the host, answered from the facts after the current line.
+
+        Repeats within the answer window are merged (every asker is named once); chatter gets a
+        short acknowledgement at most. Answers are built from product data and pass the ad-law linter.
+        """
+        show = stream.show
+        if show is None or show.status != "live":
+            return
+        queue = stream.answers
+        if queue is None:
+            queue = stream.answers = AnswerQueue(stream.rundown, show.current_product)
+        queue.product_id = show.current_product
+        queue.live = self.live_facts(stream)
+        reply = queue.offer(nickname, question, time.monotonic())
+        if reply is None:
+            return
+        names = "、".join(f"@{n}" for n in queue.askers(reply))
+        await show.command("say", text=f"{names} {reply.text}")
+
+    def live_facts(self, stream: Stream) -> LiveFacts:
+        rd = stream.rundown
+        batches = [b for b in self.deals.batches.values() if b.stream_id == stream.id]
+        return LiveFacts(
+            links={p.id: rd.link_no(p.id) for p in rd.products if any(s.product_id == p.id for s in rd.segments)},
+            flash_sales={b.product_id: FlashSaleState(self.deals.left(b.batch), b.per_viewer_limit)
+                         for b in batches if self.deals.open_at(b.batch) is not None},
+        )
+
     def _from_render_thread(self, stream: Stream, event: LiveEvent) -> None:
         assert self.loop is not None
         self.loop.call_soon_threadsafe(self._on_event, stream, event)
@@ -157,6 +189,8 @@ class Studio:
         payload: dict[str, Any] = {"kind": event.kind, "media_time": event.media_time, "product_id": event.product_id}
         if event.value is not None:
             payload["value"] = event.value
+        if event.text is not None:
+            payload["text"] = event.text
         if event.kind == "link_up":
             for batch in self.deals.batches.values():
                 if batch.stream_id == stream.id and batch.product_id == event.product_id:
@@ -278,7 +312,7 @@ async def create_stream(request: web.Request) -> web.Response:
     """A buyer schedules a stream from a rundown (YAML text, see docs/rundown.md)."""
     identity(request, "buyer")
     studio: Studio = request.app[STUDIO]
-    fields = take(await body(request), {"rundown": str}, {"starts_at": (int, float), "id": str})
+    fields = take(await body(request), {"rundown": str}, {"starts_at": (int, float), "id": str, "override_reason": str})
     try:
         rundown = parse_rundown(yaml.safe_load(fields["rundown"]), "rundown")
     except yaml.YAMLError as exc:
@@ -290,6 +324,8 @@ async def create_stream(request: web.Request) -> web.Response:
         raise error(400, "id: letters, digits and '-' only, at most 32")
     if stream_id in studio.streams:
         raise error(409, f"stream {stream_id!r} exists already")
+    if fields.get("starts_at") is not None:  # it will go on air by itself: check the words now
+        check_ad_law(script_lines(rundown), fields.get("override_reason"), f"scheduled stream {stream_id or '(new)'}")
     try:
         stream = await studio.add_stream(rundown, stream_id, fields.get("starts_at"))
     except ValueError as exc:
@@ -308,11 +344,34 @@ async def reserve(request: web.Request) -> web.Response:
     return web.json_response({"reserved": True, "reservations": stream.reservations})
 
 
+def script_lines(rundown: Rundown) -> list[str]:
+    """What the host will say in the show's first pass (generated lines are clean by construction;
+    written ones are the brand's and may not be)."""
+    return [line.text for script in build_scripts(rundown, 0) for line in script.lines]
+
+
+def check_ad_law(lines: list[str], override_reason: str | None, what: str) -> None:
+    """Refuse (409, with the findings) to put words with ad-law findings on air, unless a buyer
+    overrides with a reason, which is logged."""
+    findings = lint(lines)
+    if not findings:
+        return
+    if override_reason and override_reason.strip():
+        log.warning("%s: on air over %d ad-law finding(s) (%s); override reason: %s", what, len(findings),
+                    ", ".join(f.text for f in findings), override_reason.strip())
+        return
+    first = findings[0]
+    message = (f"the script has {len(findings)} ad-law finding(s), e.g. line {first.line}: {first.text!r} "
+               f"({first.rule}) -> {first.suggestion!r}; fix it or send override_reason")
+    raise web.HTTPConflict(text=json.dumps({"error": message, "findings": [f.as_json() for f in findings]},
+                                           ensure_ascii=False), content_type="application/json")
+
+
 async def control(request: web.Request) -> web.Response:
-    identity(request, "buyer")
+    who = identity(request, "buyer")
     studio: Studio = request.app[STUDIO]
     stream = stream_of(request)
-    fields = take(await body(request), {"action": str}, {"product_id": str, "text": str})
+    fields = take(await body(request), {"action": str}, {"product_id": str, "text": str, "override_reason": str})
     action = fields["action"]
     if action not in ACTIONS:
         raise error(400, f"action: one of {', '.join(ACTIONS)}")
@@ -323,6 +382,9 @@ async def control(request: web.Request) -> web.Response:
         raise error(400, "text: required for say")
     if stream.ended:
         raise error(409, "the stream has ended")
+    if action in ("go_live", "say"):
+        lines = [fields["text"]] if action == "say" else script_lines(stream.rundown)
+        check_ad_law(lines, fields.get("override_reason"), f"stream {stream.id} {action} by {who.subject}")
     if action == "go_live":
         await studio.go_live(stream)
     elif stream.show is None:
@@ -391,6 +453,7 @@ async def handle_viewer_message(studio: Studio, stream: Stream, client: Client, 
             stream.comment_times.append(time.monotonic())
             studio.hub.comment(stream.id, {"id": secrets.token_hex(6), "viewer_id": client.viewer_id,
                                            "nickname": client.nickname, "text": verdict.text, "ts": time.time()})
+            await studio.answer(stream, client.nickname, verdict.text)
         elif kind == "like":
             fields = take(data, {"type": str}, {"count": int})
             studio.hub.like(stream.id, max(1, min(50, fields.get("count", 1))))

@@ -77,6 +77,7 @@ def test_speech_during_lines_and_near_silence_between(rendered):
     show, _, _, pcm = rendered
     margin = 2400  # 50 ms: AAC smears edges a little
     lines = show.timeline.lines
+    assert "AI数字人主播" in lines[0].text  # the host says it is an AI when the show opens
     for ln in lines:
         assert 20 * np.log10(rms(pcm[ln.start + margin : ln.end - margin]) + 1e-12) > -35, ln.text
     gaps = [(a.end + margin, b.start - margin) for a, b in zip(lines, lines[1:])] + [(0, lines[0].start - margin)]

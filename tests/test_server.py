@@ -270,3 +270,51 @@ def test_scheduled_stream_takes_reservations_then_goes_live_by_itself(tmp_path):
         assert rows == 1
 
     asyncio.run(main())
+
+
+def test_host_answers_questions_and_merges_repeats(tmp_path):
+    async def main():
+        async with running(tmp_path) as (studio, stream, base, http, buyer):
+            async with http.post(f"{base}/api/streams/s1/control", json={"action": "go_live"}, headers=buyer) as r:
+                assert r.status == 200
+            await stream.show.wait_first_segment(15)
+            a = await http.ws_connect(f"{base}/ws/s1?token={await viewer(http, base, '小王')}")
+            b = await http.ws_connect(f"{base}/ws/s1?token={await viewer(http, base, '小李')}")
+            await next_of(a, "hello")
+            await next_of(b, "hello")
+            asked = time.monotonic()
+            await a.send_json({"type": "comment", "text": "这个多少钱？"})
+            await b.send_json({"type": "comment", "text": "多少钱呀"})  # the same question: merged
+            began = await next_of(a, "event", timeout=15, pred=lambda m: m["event"]["kind"] == "gesture")
+            assert began["event"]["product_id"] == "cup" and time.monotonic() - asked < 15
+            said = began["event"]["text"]
+            assert said.startswith("@小王") and "¥59" in said, said  # answered from the data
+            with pytest.raises(asyncio.TimeoutError):  # no second answer for the merged question
+                await next_of(a, "event", timeout=2, pred=lambda m: m["event"]["kind"] == "gesture")
+            await a.close()
+            await b.close()
+
+    asyncio.run(main())
+
+
+def test_a_script_with_ad_law_findings_needs_an_override_to_go_live(tmp_path, caplog):
+    bad = SHOW.replace("保温十二个小时，冬天也不怕。", "全网最低价，保温十二个小时。")
+
+    async def main():
+        async with running(tmp_path, bad) as (studio, stream, base, http, buyer):
+            go = {"action": "go_live"}
+            async with http.post(f"{base}/api/streams/s1/control", json=go, headers=buyer) as r:
+                answer = await r.json()
+                assert r.status == 409 and "全网最低价" in answer["error"]
+                assert answer["findings"][0]["rule"] == "absolute"
+            assert stream.status == "scheduled"
+            with caplog.at_level("WARNING", logger="linkup.server"):
+                async with http.post(f"{base}/api/streams/s1/control", json={**go, "override_reason": "法务已确认"},
+                                     headers=buyer) as r:
+                    assert r.status == 200 and (await r.json())["status"] == "live"
+            assert "法务已确认" in caplog.text and "全网最低价" in caplog.text
+            async with http.post(f"{base}/api/streams/s1/control", json={"action": "say", "text": "国家级品质"},
+                                 headers=buyer) as r:
+                assert r.status == 409  # a buyer's own line is checked too
+
+    asyncio.run(main())

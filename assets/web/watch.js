@@ -36,6 +36,8 @@ function show(event) {
   } else if (event.kind === "stock" && $("deal").dataset.batch === event.batch) {
     $("deal").querySelector(".deal-left").textContent = event.left > 0 ? `剩余 ${event.left} 张` : "已抢光";
     if (event.left <= 0) $("claim").disabled = true;
+  } else if (event.kind === "gesture" && event.text) {
+    line("主播", event.text, "sys");
   } else if (event.kind === "toast") {
     line(null, `🎉 ${event.text}`, "sys");
   } else if (event.kind === "hide_card") {

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from avatar.voice.base import Speech, VoiceError
 from avatar.voice.factory import Chain
-from script_gen.builder import build_script
+from script_gen.builder import segment_script
 from script_gen.rundown import Rundown
 
 CONCURRENCY = 4
@@ -41,10 +41,8 @@ async def speak_line(chain: Chain, text: str) -> tuple[Speech, tuple[str, ...]]:
 def rundown_lines(rundown: Rundown, seed: int = 0) -> list[str]:
     """Every distinct spoken line of the rundown's first pass, as a live show with `seed` scripts it."""
     lines: dict[str, None] = {}
-    for k, segment in enumerate(rundown.segments):
-        product = rundown.product(segment.product_id)
-        script = build_script(product, segment, link_no=rundown.link_no(product.id), seed=seed + k)
-        lines.update((line.speech, None) for line in script.lines)
+    for k in range(len(rundown.segments)):
+        lines.update((line.speech, None) for line in segment_script(rundown, k, seed).lines)
     return list(lines)
 
 
