@@ -54,14 +54,25 @@ class _Cue:
     value: int | None
 
 
+CLAUSE_ENDS = frozenset("，。！？；、,.!?;")
+
+
 class _Playing:
     """A line being played: its speech, then its pause; `pos` counts the samples played so far."""
 
-    def __init__(self, line: Line, speech: Speech, segment: int | None) -> None:
+    def __init__(self, line: Line, speech: Speech, segment: int | None, urgent: bool = False) -> None:
         self.line = line
         self.pcm = speech.pcm
         self.total = speech.samples + round(line.pause_after_ms * 48)
         self.segment = segment
+        self.urgent = urgent  # an answer or a buyer's line: never cut short itself
+        # clause ends (after ，。！？…): where the host may stop to take an urgent line, then go on
+        # (never inside the countdown: "3、2、1，上链接！" is said in one breath)
+        counting = any(c.kind in ("countdown", "link_up") for c in line.cues)
+        self.breaks = [] if counting else sorted({
+            speech.sample_at(line.speech_pos(i + 1)) for i, ch in enumerate(line.text)
+            if ch in CLAUSE_ENDS and 0 < i + 1 < len(line.text)
+        })
         cues = (
             _Cue(min(max(speech.sample_at(line.speech_pos(c.at)), 0), speech.samples), c.kind, c.product_id, c.value)
             for c in line.cues
@@ -95,14 +106,15 @@ class LiveTimeline:
     # -- commands ----------------------------------------------------------------------------
 
     def enqueue(self, line: Line, speech: Speech, *, front: bool = False, segment: int | None = None) -> None:
-        """Queue a line; `front` plays it right after the current line (after earlier front lines).
+        """Queue a line; `front` plays it as soon as the current line reaches a clause end (after earlier
+        front lines), and the rest of the interrupted line follows it.
 
         `segment` labels the line (the runner's segment number) so `segment` can tell what is playing.
         """
         for cue in line.cues:
             if cue.kind == "show_card" and cue.product_id not in self._cards:
                 raise ValueError(f"line {line.text!r}: no card for product {cue.product_id!r}")
-        (self._urgent if front else self._queue).append(_Playing(line, speech, segment))
+        (self._urgent if front else self._queue).append(_Playing(line, speech, segment, urgent=front))
 
     def link_up_now(self, product_id: str) -> None:
         """The buyer's 上链接: the card (if not already up) and the burst appear on the next frame."""
@@ -157,7 +169,10 @@ class LiveTimeline:
             cur = self._current or self._start_next()
             if cur is None:
                 break
-            take = min(SAMPLES_PER_FRAME - filled, cur.total - cur.pos)
+            end = cur.total
+            if self._urgent and not cur.urgent:  # an answer is waiting: stop at the next clause end
+                end = next((b for b in cur.breaks if b >= cur.pos), cur.total)
+            take = min(SAMPLES_PER_FRAME - filled, end - cur.pos)
             voiced = cur.pcm[cur.pos : cur.pos + take]
             audio[filled : filled + voiced.size] = voiced
             speaking = speaking or voiced.size > 0
@@ -174,6 +189,9 @@ class LiveTimeline:
                     self._glance_since = n
                     events.append(LiveEvent("gesture", n, cue.product_id, text=cur.line.text))
             if done:
+                self._current = None
+            elif cur.pos >= end:  # suspended at a clause end: the urgent line, then the rest of this one
+                self._queue.appendleft(cur)
                 self._current = None
         overlay = OverlayState(
             card=self._card,

@@ -200,3 +200,32 @@ def test_set_stock_updates_the_bar_of_the_card_on_screen():
     assert t.next_frame().overlay.stock == StockInfo(37, 50)
     t.set_stock("p", -3)
     assert t.next_frame().overlay.stock == StockInfo(0, 50)
+
+
+def test_an_urgent_line_waits_for_a_clause_end_and_the_interrupted_line_then_goes_on():
+    import numpy as np
+
+    from avatar.voice.base import Mark, Speech
+    from overlay.state import CardInfo, StockInfo
+    from script_gen.builder import make_line
+    from studio.live_timeline import LiveTimeline
+
+    def speech(text: str, per_char: int) -> Speech:
+        n = len(text) * per_char
+        pcm = np.full(n, 1000, np.int16)
+        return Speech(pcm, tuple(Mark(i, i * per_char) for i in range(len(text))), "test")
+
+    t = LiveTimeline({"p": CardInfo("p", "杯", "9", "5", None, 1)}, {"p": StockInfo(1, 1)})
+    long_line = make_line("第一句很长很长，第二句也很长很长。", pause_after_ms=0)
+    t.enqueue(long_line, speech(long_line.speech, 4800))  # 0.1 s a character
+    frames = [t.next_frame() for _ in range(5)]  # 0.2 s in: inside the first clause
+    assert all(f.overlay.subtitle == long_line.text for f in frames)
+    answer = make_line("@小王 五元。", pause_after_ms=0)
+    t.enqueue(answer, speech(answer.speech, 4800), front=True)
+    subtitles = [t.next_frame().overlay.subtitle for _ in range(60)]
+    first_answer = subtitles.index(answer.text)
+    # the first clause (7 characters + its comma = 0.8 s = 20 frames) finishes first, not the whole line
+    assert 14 <= 5 + first_answer <= 21
+    resumed = subtitles.index(long_line.text, first_answer)
+    assert 16 <= resumed - first_answer <= 19  # then the whole answer (0.7 s), then the rest of the line
+    assert subtitles[resumed:].count(long_line.text) >= 20  # the second clause is not lost
