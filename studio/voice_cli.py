@@ -6,6 +6,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from avatar.voice.atomic import write_atomic
 from avatar.voice.base import VoiceError
 from avatar.voice.edge import DEFAULT_VOICE as EDGE_DEFAULT
 from avatar.voice.factory import voice_chain
@@ -19,7 +20,7 @@ from avatar.voice.profile import (
     parse_profile,
     profile_fields,
 )
-from avatar.voice.uploads import wav_bytes, write_atomic
+from avatar.voice.uploads import wav_bytes
 
 EDGE_VOICES = (
     "zh-CN-XiaoxiaoNeural", "zh-CN-XiaoyiNeural", "zh-CN-YunxiNeural",

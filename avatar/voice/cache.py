@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
-import tempfile
+import io
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from avatar.voice.atomic import write_atomic
 from avatar.voice.base import Mark, Speech, VoiceEngine, VoiceSettings
 
 
@@ -53,22 +53,14 @@ def load_speech(path: Path) -> Speech | None:
 
 
 def save_speech(path: Path, speech: Speech) -> None:
-    """Write atomically (temp file + os.replace): a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(
-                f,
-                pcm=speech.pcm,
-                mark_pos=np.array([m.pos for m in speech.marks], dtype=np.int64),
-                mark_sample=np.array([m.sample for m in speech.marks], dtype=np.int64),
-                mark_kind=np.array([m.kind for m in speech.marks], dtype=str),
-                engine=np.array(speech.engine),
-            )
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """Written atomically: a crash never leaves half a cache file."""
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        pcm=speech.pcm,
+        mark_pos=np.array([m.pos for m in speech.marks], dtype=np.int64),
+        mark_sample=np.array([m.sample for m in speech.marks], dtype=np.int64),
+        mark_kind=np.array([m.kind for m in speech.marks], dtype=str),
+        engine=np.array(speech.engine),
+    )
+    write_atomic(path, buf.getvalue())

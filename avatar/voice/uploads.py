@@ -8,13 +8,12 @@ bounded. A refused upload leaves nothing behind; an accepted one appears whole
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import av
 import numpy as np
 
+from avatar.voice.atomic import write_atomic
 from avatar.voice.audio import decode_audio, master
 from avatar.voice.base import VoiceError
 from avatar.voice.recorded import recording_path
@@ -65,21 +64,6 @@ def wav_bytes(pcm: np.ndarray) -> bytes:
         for packet in [*stream.encode(frame), *stream.encode(None)]:
             container.mux(packet)
     return buf.getvalue()
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write whole or not at all: a crash or error never leaves half a file under `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def store_recording(folder: Path, text: str, data: bytes) -> Path:
