@@ -73,18 +73,26 @@ class AvWriter:
 
     def write(self, picture: np.ndarray | av.VideoFrame, pcm: np.ndarray) -> None:
         """`picture` is a BGR array, or a frame already converted (see bgr_to_yuv_frame) off this thread."""
+        self.write_encoded(picture, self.encode_audio(self.frames, pcm))
+
+    def encode_audio(self, n: int, pcm: np.ndarray) -> list[av.Packet]:
+        """Frame n's 1920 samples, encoded. The audio encoder is its own: this may run on another
+        thread than `write_encoded` (an offline render encodes audio on its render thread)."""
         if pcm.shape != (SAMPLES_PER_FRAME,):
             raise ValueError(f"need {SAMPLES_PER_FRAME} samples per frame, got {pcm.shape}")
-        n = self.frames
-        vf = picture if isinstance(picture, av.VideoFrame) else bgr_to_yuv_frame(picture)
-        vf.pts = n
-        vf.time_base = Fraction(1, FPS)
-        self._container.mux(self._video.encode(vf))
         af = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm, dtype=np.int16).reshape(1, -1), format="s16", layout="mono")
         af.sample_rate = SAMPLE_RATE
         af.pts = n * SAMPLES_PER_FRAME
         af.time_base = Fraction(1, SAMPLE_RATE)
-        self._container.mux(self._audio.encode(af))
+        return self._audio.encode(af)
+
+    def write_encoded(self, picture: np.ndarray | av.VideoFrame, audio: list[av.Packet]) -> None:
+        """Encode and mux the next video frame, and mux that frame's audio packets."""
+        vf = picture if isinstance(picture, av.VideoFrame) else bgr_to_yuv_frame(picture)
+        vf.pts = self.frames
+        vf.time_base = Fraction(1, FPS)
+        self._container.mux(self._video.encode(vf))
+        self._container.mux(audio)
         self.frames += 1
 
     def close(self) -> None:

@@ -138,41 +138,42 @@ def encode_show(
     progress: Callable[[int], None] | None = None,
     frames: int | None = None,
 ) -> int:
-    """Render on a worker thread, encode on this one; returns the frames written (all, or the first `frames`)."""
+    """Render and encode audio on a worker thread, encode video and mux on this one (x264 is the
+    bottleneck: this thread does nothing else); returns the frames written (all, or the first `frames`)."""
     frames = renderer.show.timeline.frames if frames is None else min(frames, renderer.show.timeline.frames)
     ready: queue.Queue = queue.Queue(maxsize=8)
     failure: list[BaseException] = []
     stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for n in range(frames):
-                if stop.is_set():
-                    return
-                ready.put(bgr_to_yuv_frame(renderer.frame(n)))
-        except BaseException as exc:  # handed to the encoding thread, re-raised there
-            failure.append(exc)
-        finally:
-            ready.put(None)
-
-    worker = threading.Thread(target=produce, name="linkup-render", daemon=True)
-    worker.start()
     written = 0
-    try:
-        with Mp4Writer(out, settings) as writer:
-            while (picture := ready.get()) is not None:
-                writer.write(picture, renderer.audio(written))
+    with Mp4Writer(out, settings) as writer:
+
+        def produce() -> None:
+            try:
+                for n in range(frames):
+                    if stop.is_set():
+                        return
+                    ready.put((bgr_to_yuv_frame(renderer.frame(n)), writer.encode_audio(n, renderer.audio(n))))
+            except BaseException as exc:  # handed to the encoding thread, re-raised there
+                failure.append(exc)
+            finally:
+                ready.put(None)
+
+        worker = threading.Thread(target=produce, name="linkup-render", daemon=True)
+        worker.start()
+        try:
+            while (item := ready.get()) is not None:
+                writer.write_encoded(*item)
                 written += 1
                 if progress:
                     progress(written)
-    finally:
-        stop.set()
-        while worker.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                ready.get_nowait()
-            except queue.Empty:
-                pass
-            worker.join(0.05)
+        finally:
+            stop.set()
+            while worker.is_alive():  # unblock a producer waiting on a full queue
+                try:
+                    ready.get_nowait()
+                except queue.Empty:
+                    pass
+                worker.join(0.05)
     if failure:
         raise failure[0]
     return written
