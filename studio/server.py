@@ -508,9 +508,10 @@ async def hls_file(request: web.Request) -> web.StreamResponse:
     path = request.app[STUDIO].config.data_dir / "hls" / stream.id / name
     if not path.is_file():
         raise error(404, "no such segment (yet)")
-    headers = {"Cache-Control": "no-cache" if name.endswith(".m3u8") else "max-age=60"}
-    content_type = "application/vnd.apple.mpegurl" if name.endswith(".m3u8") else "video/mp4"
-    return web.Response(body=path.read_bytes(), headers=headers, content_type=content_type)
+    playlist = name.endswith(".m3u8")
+    headers = {"Cache-Control": "no-cache" if playlist else "max-age=60",
+               "Content-Type": "application/vnd.apple.mpegurl" if playlist else "video/mp4"}
+    return web.FileResponse(path, headers=headers)  # sent without blocking the loop
 
 
 def build_app(studio: Studio) -> web.Application:
