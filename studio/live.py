@@ -30,6 +30,7 @@ from avatar.voice.factory import make_voice
 from overlay.renderer import OverlayRenderer
 from overlay.state import CardInfo, StockInfo
 from script_gen.builder import make_line, segment_script
+from script_gen.lint import lint
 from script_gen.rundown import Rundown
 from script_gen.script import Cue, Line
 from studio.clock import FPS
@@ -49,6 +50,12 @@ VOICE_CONCURRENCY = 4
 ACTIONS = ("pause", "resume", "skip", "link_up", "say", "end")
 
 Status = Literal["starting", "live", "paused", "ended"]
+
+
+def lawful(line: Line) -> bool:
+    """Generated lines are linted before they are spoken (written ones are checked at go-live):
+    a line with an ad-law finding may not be said, unless it carries a cue the show needs."""
+    return bool(line.cues) or not lint([line.text])
 
 
 class LiveShow:
@@ -273,8 +280,16 @@ class LiveShow:
     async def _voice_segment(self, k: int) -> list[tuple[Line, Speech]]:
         """Script and speech of segment number k (seed + k: the first pass is render.build_scripts' script)."""
         script = segment_script(self.rundown, k, self.seed)
-        speeches = await asyncio.gather(*(self._speak(line.speech) for line in script.lines))
-        return list(zip(script.lines, speeches, strict=True))
+        lines = script.lines
+        if self.rundown.segments[k % len(self.rundown.segments)].script is None:
+            kept = tuple(line for line in lines if lawful(line))
+            if len(kept) < len(lines):
+                log.error("stream %s: generated lines left out over ad-law findings: %s", self.stream_id,
+                          [line.text for line in lines if line not in kept])
+            lines = kept
+        speeches = await asyncio.gather(*(self._speak(line.speech) for line in lines))
+        return list(zip(lines, speeches, strict=True))
+
 
     def _enqueue_segment(self, k: int, lines: Sequence[tuple[Line, Speech]]) -> None:
         with self._lock:

@@ -229,3 +229,13 @@ def test_an_urgent_line_waits_for_a_clause_end_and_the_interrupted_line_then_goe
     resumed = subtitles.index(long_line.text, first_answer)
     assert 16 <= resumed - first_answer <= 19  # then the whole answer (0.7 s), then the rest of the line
     assert subtitles[resumed:].count(long_line.text) >= 20  # the second clause is not lost
+
+
+def test_generated_lines_with_ad_law_findings_are_not_spoken_but_cued_lines_stay():
+    from script_gen.builder import make_line
+    from script_gen.script import Cue
+    from studio.live import lawful
+
+    assert lawful(make_line("这款耳机降噪效果很好。"))
+    assert not lawful(make_line("全网最低价，国家级品质！"))
+    assert lawful(make_line("全网最低价！", [Cue("show_card", 0, "p")]))  # the card must still come up
