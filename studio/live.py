@@ -27,6 +27,7 @@ from avatar.host.pack import load_pack
 from avatar.host.renderer import HostRenderer
 from avatar.voice.base import Speech
 from avatar.voice.factory import make_voice
+from avatar.voice.profile import VoiceProfile
 from overlay.renderer import OverlayRenderer
 from overlay.state import CardInfo, StockInfo
 from script_gen.builder import make_line, segment_script
@@ -66,7 +67,8 @@ class LiveShow:
     and must not block. `voice_cache` None means no speech cache. With `loop` the rundown starts
     over after its last segment (wording changes with each pass); without, the host idles until
     `stop`. The encoded packets also go, unencoded again, to an RTMP push (`rtmp_url`, `set_rtmp`)
-    and to an MP4 recording in `record_dir`.
+    and to an MP4 recording in `record_dir`. `voice`, a brand's profile, replaces the rundown's
+    host voice (its chain falls back line by line down to the offline voice).
     """
 
     def __init__(
@@ -83,6 +85,7 @@ class LiveShow:
         preset: str = "veryfast",
         rtmp_url: str | None = None,
         record_dir: Path | None = None,
+        voice: VoiceProfile | None = None,
     ) -> None:
         if not rundown.segments:
             raise ValueError(f"{rundown.source}: the rundown has no segments")
@@ -96,7 +99,8 @@ class LiveShow:
         self.on_event = on_event
         self.status: Status = "starting"
         self.repeated_frames = 0  # frames that reused the previous picture (rendering fell behind)
-        self._voice = make_voice(rundown.host.voice, voice_cache)
+        self._voice = make_voice(voice or rundown.host.voice, voice_cache)
+        self.voice_settings = rundown.host.voice if voice is None else voice.settings()
         self._gate = asyncio.Semaphore(VOICE_CONCURRENCY)
         cards, stocks = _cards_and_stocks(rundown)
         self._timeline = LiveTimeline(cards, stocks)
@@ -275,7 +279,7 @@ class LiveShow:
 
     async def _speak(self, text: str) -> Speech:
         async with self._gate:
-            return await self._voice.synthesize(text, self.rundown.host.voice)
+            return await self._voice.synthesize(text, self.voice_settings)
 
     async def _voice_segment(self, k: int) -> list[tuple[Line, Speech]]:
         """Script and speech of segment number k (seed + k: the first pass is render.build_scripts' script)."""

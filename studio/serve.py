@@ -49,7 +49,7 @@ async def serve(config: Config, host: str, port: int, *, demo: bool = False, rea
         if demo:
             rundown = load_rundown(DEMO_RUNDOWN)
             await seed_demo(app[CATALOG], "brand-demo", rundown)
-            stream = await studio.add_stream(rundown, stream_id="demo")
+            stream = await studio.add_stream(rundown, stream_id="demo", brand_id="brand-demo")
             await studio.go_live(stream)
             print(f"LinkUp demo is live: {stream.title}")
             print(f"  watch page:     {base}/watch/{stream.id}")

@@ -18,6 +18,7 @@ from typing import Any, Awaitable, Callable
 import yaml
 from aiohttp import WSMsgType, web
 
+from avatar.voice.profile import VoiceProfile
 from script_gen.answer import AnswerQueue, FlashSaleState, LiveFacts
 from script_gen.lint import lint
 from script_gen.rundown import Rundown, RundownError, parse_rundown
@@ -52,6 +53,7 @@ class Stream:
     events: list[dict] = field(default_factory=list)  # every event so far, for late joiners
     comment_times: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
     reservations: int = 0
+    brand_id: str | None = None  # whose voice the host speaks with (the brand page's voice profile)
     answers: AnswerQueue | None = None  # viewers' questions, merged, for the host
 
     def comments_per_min(self, now: float) -> int:
@@ -121,9 +123,10 @@ class Studio:
         await self.store.close()
         self.reservations.close()
 
-    async def add_stream(self, rundown: Rundown, stream_id: str | None = None, starts_at: float | None = None) -> Stream:
+    async def add_stream(self, rundown: Rundown, stream_id: str | None = None, starts_at: float | None = None,
+                         brand_id: str | None = None) -> Stream:
         """Raises ValueError when a flash-sale batch id already belongs to another stream."""
-        stream = Stream(stream_id or secrets.token_hex(4), rundown.title, rundown, starts_at)
+        stream = Stream(stream_id or secrets.token_hex(4), rundown.title, rundown, starts_at, brand_id=brand_id)
         batches = [
             Batch(seg.flash_sale.batch, stream.id, seg.product_id, seg.flash_sale.stock,
                   seg.flash_sale.per_viewer_limit, seg.flash_sale.coupon.label() if seg.flash_sale.coupon else "")
@@ -147,6 +150,7 @@ class Studio:
         show = LiveShow(stream.id, stream.rundown, self.config.data_dir / "hls" / stream.id,
                         voice_cache=self.config.voice_cache, resolution=self.config.resolution,
                         record_dir=self.config.data_dir / "recordings",
+                        voice=self.brand_voice(stream.brand_id),
                         on_event=lambda ev: self._from_render_thread(stream, ev))
         stream.show = show
         await show.start()
@@ -180,6 +184,16 @@ class Studio:
             flash_sales={b.product_id: FlashSaleState(self.deals.left(b.batch), b.per_viewer_limit)
                          for b in batches if self.deals.open_at(b.batch) is not None},
         )
+
+    def brand_voice(self, brand_id: str | None) -> VoiceProfile | None:
+        """The voice the brand chose in its brand page; None (the rundown's host voice) for no brand."""
+        if brand_id is None:
+            return None
+        from studio.voice_api import (
+            load_voice_profile,  # voice_api builds on this module's helpers
+        )
+
+        return load_voice_profile(self.config.data_dir, brand_id)
 
     def _from_render_thread(self, stream: Stream, event: LiveEvent) -> None:
         assert self.loop is not None
@@ -312,7 +326,8 @@ async def create_stream(request: web.Request) -> web.Response:
     """A buyer schedules a stream from a rundown (YAML text, see docs/rundown.md)."""
     identity(request, "buyer")
     studio: Studio = request.app[STUDIO]
-    fields = take(await body(request), {"rundown": str}, {"starts_at": (int, float), "id": str, "override_reason": str})
+    fields = take(await body(request), {"rundown": str}, {"starts_at": (int, float), "id": str, "override_reason": str,
+                                                         "brand_id": str})
     try:
         rundown = parse_rundown(yaml.safe_load(fields["rundown"]), "rundown")
     except yaml.YAMLError as exc:
@@ -327,7 +342,7 @@ async def create_stream(request: web.Request) -> web.Response:
     if fields.get("starts_at") is not None:  # it will go on air by itself: check the words now
         check_ad_law(script_lines(rundown), fields.get("override_reason"), f"scheduled stream {stream_id or '(new)'}")
     try:
-        stream = await studio.add_stream(rundown, stream_id, fields.get("starts_at"))
+        stream = await studio.add_stream(rundown, stream_id, fields.get("starts_at"), fields.get("brand_id"))
     except ValueError as exc:
         raise error(409, str(exc)) from None
     return web.json_response(studio.details(stream), status=201)
@@ -534,6 +549,9 @@ def build_app(studio: Studio) -> web.Application:
     )
 
     add_brand_routes(app)
+    from studio.voice_api import add_voice_routes
+
+    add_voice_routes(app)
     app.router.add_static("/static", WEB)
 
     async def on_startup(app: web.Application) -> None:

@@ -4,7 +4,7 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 $("token").value = params.get("token") || localStorage.getItem("linkup-brand") || "";
 if (params.get("token")) localStorage.setItem("linkup-brand", $("token").value.trim());
-$("token").onchange = () => { localStorage.setItem("linkup-brand", $("token").value.trim()); load(); };
+$("token").onchange = () => { localStorage.setItem("linkup-brand", $("token").value.trim()); load(); loadVoice(); };
 const form = $("product");
 let products = [];
 let editing = null;  // the product whose script is open
@@ -115,4 +115,59 @@ const preview = async () => {
   $("script-error").textContent = res.error;
 };
 $("preview-btn").onclick = preview;
+
+// The brand's voice: its profile, a spoken preview, and recordings of exact script lines.
+const voice = $("voice");
+const VOICE_TEXT = ["name", "url", "model"];
+const VOICE_NUMBERS = ["rate", "pitch", "volume"];
+const token = () => $("token").value.trim();
+const showHttp = () => {
+  const http = [voice.elements.engine.value, voice.elements.fallback.value].includes("http");
+  voice.querySelectorAll(".http").forEach((el) => { el.hidden = !http; });
+};
+voice.elements.engine.onchange = showHttp;
+voice.elements.fallback.onchange = showHttp;
+
+async function loadVoice() {
+  const res = await api("GET", "/api/voice");
+  if (!res.ok) return;
+  for (const key of ["engine", "fallback", ...VOICE_TEXT, ...VOICE_NUMBERS]) voice.elements[key].value = res.data[key] ?? "";
+  showHttp();
+}
+
+voice.onsubmit = async (e) => {
+  e.preventDefault();
+  const out = { engine: voice.elements.engine.value, fallback: voice.elements.fallback.value };
+  for (const key of VOICE_TEXT) out[key] = voice.elements[key].value.trim();
+  for (const key of VOICE_NUMBERS) { const v = voice.elements[key].value.trim(); out[key] = /^-?\d+$/.test(v) ? Number(v) : v; }
+  const res = await api("PUT", "/api/voice", out);
+  $("voice-error").textContent = res.error;
+  if (res.ok) $("msg").textContent = "已保存主播声音";
+};
+
+$("voice-preview").onclick = async () => {
+  $("voice-engine").textContent = "合成中…";
+  const res = await fetch("/api/voice/preview", { method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${token()}` },
+    body: JSON.stringify({ text: $("voice-text").value }) });
+  if (!res.ok) { $("voice-engine").textContent = (await res.json()).error || `HTTP ${res.status}`; return; }
+  const audio = $("voice-audio");
+  if (audio.src) URL.revokeObjectURL(audio.src);
+  audio.src = URL.createObjectURL(await res.blob());
+  $("voice-engine").textContent = `由 ${res.headers.get("X-Voice-Engine")} 朗读`;
+  audio.play().catch(() => {});
+};
+
+$("line-upload").onclick = async () => {
+  const file = $("line-file").files[0];
+  if (!file) { $("line-msg").textContent = "file: 请选择录音文件"; return; }
+  const body = new FormData();
+  body.append("text", $("line-text").value);
+  body.append("file", file);
+  const res = await fetch("/api/voice/lines", { method: "PUT", headers: { Authorization: `Bearer ${token()}` }, body });
+  const data = await res.json();
+  $("line-msg").textContent = res.ok ? `已保存录音（${data.seconds} 秒）` : data.error;
+};
+
 load();
+loadVoice();
