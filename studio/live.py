@@ -13,6 +13,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from datetime import datetime
@@ -99,6 +100,7 @@ class LiveShow:
         self.on_event = on_event
         self.status: Status = "starting"
         self.repeated_frames = 0  # frames that reused the previous picture (rendering fell behind)
+        self.failovers: deque[dict] = deque(maxlen=50)  # lines another engine had to speak (for the console)
         self._voice = make_voice(voice or rundown.host.voice, voice_cache)
         self.voice_settings = rundown.host.voice if voice is None else voice.settings()
         self._gate = asyncio.Semaphore(VOICE_CONCURRENCY)
@@ -279,7 +281,10 @@ class LiveShow:
 
     async def _speak(self, text: str) -> Speech:
         async with self._gate:
-            return await self._voice.synthesize(text, self.voice_settings)
+            speech = await self._voice.synthesize(text, self.voice_settings)
+        if speech.engine and speech.engine != self.voice_settings.engine:  # spoken by a fallback
+            self.failovers.append({"text": text, "engine": speech.engine, "at": time.time()})
+        return speech
 
     async def _voice_segment(self, k: int) -> list[tuple[Line, Speech]]:
         """Script and speech of segment number k (seed + k: the first pass is render.build_scripts' script)."""

@@ -18,6 +18,8 @@ from typing import Any, Awaitable, Callable
 import yaml
 from aiohttp import WSMsgType, web
 
+from avatar.voice.factory import voice_chain
+from avatar.voice.preflight import preflight, rundown_lines
 from avatar.voice.profile import VoiceProfile
 from script_gen.answer import AnswerQueue, FlashSaleState, LiveFacts
 from script_gen.lint import lint
@@ -54,6 +56,7 @@ class Stream:
     comment_times: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
     reservations: int = 0
     brand_id: str | None = None  # whose voice the host speaks with (the brand page's voice profile)
+    preflight: dict[str, Any] | None = None  # the last voice preflight: progress, then per-line report
     answers: AnswerQueue | None = None  # viewers' questions, merged, for the host
 
     def comments_per_min(self, now: float) -> int:
@@ -92,6 +95,13 @@ class Studio:
         self.toasts = ToastThrottle()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._scheduler: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def background(self, job: Awaitable[None]) -> None:
+        """Run `job` on the loop; kept referenced until done, cancelled on close."""
+        task = asyncio.ensure_future(job)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -113,9 +123,11 @@ class Studio:
             await asyncio.sleep(0.5)
 
     async def close(self) -> None:
-        if self._scheduler is not None:
-            self._scheduler.cancel()
-            await asyncio.wait([self._scheduler])
+        pending = [*self._tasks, *([self._scheduler] if self._scheduler else [])]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
         for stream in self.streams.values():
             if stream.show is not None:
                 await stream.show.stop()
@@ -240,7 +252,8 @@ class Studio:
         show = stream.show
         stats = {"viewers": self.hub.count(stream.id), "comments_per_min": stream.comments_per_min(time.monotonic())}
         answer = {**self.describe(stream), "products": products, "batches": batches, "stats": stats,
-                  "media_time": show.media_time if show else None, "media_epoch": show.media_epoch if show else None}
+                  "media_time": show.media_time if show else None, "media_epoch": show.media_epoch if show else None,
+                "voice_failovers": list(show.failovers)[-10:] if show else []}
         if show is not None and not stream.ended:
             answer["rtmp_status"] = show.rtmp_status
             answer["recording"] = show.recording.name if show.recording else None
@@ -380,6 +393,46 @@ def check_ad_law(lines: list[str], override_reason: str | None, what: str) -> No
                f"({first.rule}) -> {first.suggestion!r}; fix it or send override_reason")
     raise web.HTTPConflict(text=json.dumps({"error": message, "findings": [f.as_json() for f in findings]},
                                            ensure_ascii=False), content_type="application/json")
+
+
+async def start_preflight(request: web.Request) -> web.Response:
+    """Voice every scripted line before the show (into the show's cache); the console polls the report."""
+    identity(request, "buyer")
+    studio: Studio = request.app[STUDIO]
+    stream = stream_of(request)
+    if stream.preflight is not None and not stream.preflight["done"]:
+        raise error(409, "a preflight is already running")
+    host = stream.rundown.host.voice
+    profile = studio.brand_voice(stream.brand_id) or VoiceProfile(
+        engine=host.engine, name=host.name, rate=host.rate, pitch=host.pitch, volume=host.volume)
+    texts = rundown_lines(stream.rundown)
+    state: dict[str, Any] = {"done": False, "voiced": 0, "total": len(texts), "lines": []}
+    stream.preflight = state
+
+    def progress(voiced: int, total: int) -> None:
+        state["voiced"] = voiced
+
+    async def run() -> None:
+        try:
+            reports = await preflight(voice_chain(profile, studio.config.voice_cache), texts, progress)
+            state["lines"] = [{"text": r.text, "engine": r.engine, "fell_back": r.fell_back,
+                               "reasons": list(r.reasons), "seconds": round(r.seconds, 2)} for r in reports]
+        except Exception as exc:  # every engine failed for a line: say so, never a silent 500
+            log.exception("preflight of stream %s failed", stream.id)
+            state["error"] = str(exc)
+        finally:
+            state["done"] = True
+
+    studio.background(run())
+    return web.json_response(state, status=202)
+
+
+async def get_preflight(request: web.Request) -> web.Response:
+    identity(request, "buyer")
+    stream = stream_of(request)
+    if stream.preflight is None:
+        raise error(404, "no preflight yet: POST to start one")
+    return web.json_response(stream.preflight)
 
 
 async def control(request: web.Request) -> web.Response:
@@ -539,6 +592,8 @@ def build_app(studio: Studio) -> web.Application:
     app.router.add_get("/api/streams/{stream_id}", get_stream)
     app.router.add_post("/api/streams/{stream_id}/control", control)
     app.router.add_post("/api/streams/{stream_id}/reserve", reserve)
+    app.router.add_post("/api/streams/{stream_id}/preflight", start_preflight)
+    app.router.add_get("/api/streams/{stream_id}/preflight", get_preflight)
     app.router.add_post("/api/streams/{stream_id}/outputs", outputs)
     app.router.add_get("/ws/{stream_id}", viewer_socket)
     app.router.add_get("/hls/{stream_id}/{name}", hls_file)

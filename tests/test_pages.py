@@ -78,3 +78,22 @@ def test_scheduled_stream_page_counts_down_and_takes_a_reservation(tmp_path):
                 await browser.close()
 
     asyncio.run(main())
+
+
+def test_console_preflight_shows_progress_and_the_outcome(tmp_path):
+    async def main():
+        async with running(tmp_path) as (studio, stream, base, http, buyer):
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+                page = await browser.new_page()
+                await page.goto(f"{base}/console?token={buyer['Authorization'].split()[1]}")
+                await page.wait_for_function("document.querySelector('#products tbody tr')")
+                await page.click("#preflight")
+                await page.wait_for_function("/句已就绪/.test(document.getElementById('pf-summary').textContent)")
+                summary = await page.inner_text("#pf-summary")
+                total = stream.preflight["total"]
+                assert summary.startswith(f"{total} ") and "0 句改用备用声音" in summary
+                assert await page.evaluate("document.getElementById('pf-progress').value") == total
+                await browser.close()
+
+    asyncio.run(main())

@@ -318,3 +318,28 @@ def test_a_script_with_ad_law_findings_needs_an_override_to_go_live(tmp_path, ca
                 assert r.status == 409  # a buyer's own line is checked too
 
     asyncio.run(main())
+
+
+def test_preflight_voices_every_line_before_the_show_and_reports_who_spoke(tmp_path):
+    async def main():
+        async with running(tmp_path) as (studio, stream, base, http, buyer):
+            token = await viewer(http, base, "小王")
+            async with http.post(f"{base}/api/streams/s1/preflight", headers={"Authorization": f"Bearer {token}"}) as r:
+                assert r.status == 403
+            async with http.post(f"{base}/api/streams/s1/preflight", headers=buyer) as r:
+                assert r.status == 202
+                total = (await r.json())["total"]
+            for _ in range(200):
+                async with http.get(f"{base}/api/streams/s1/preflight", headers=buyer) as r:
+                    state = await r.json()
+                if state["done"]:
+                    break
+                await asyncio.sleep(0.05)
+            assert state["done"] and state["voiced"] == total == len(state["lines"]) >= 4
+            assert {line["engine"] for line in state["lines"]} == {"offline"}
+            assert not any(line["fell_back"] for line in state["lines"])
+            assert any("AI数字人主播" in line["text"] for line in state["lines"])  # what the show will say
+            # the show then starts warm: its lines are in the voice cache
+            assert len(list((tmp_path / "voice").rglob("*.npz"))) >= total
+
+    asyncio.run(main())

@@ -271,9 +271,9 @@ def test_live_show_outlives_its_voice_server_with_no_gap_over_a_second(tmp_path,
     assert abs(dominant_hz(pcm[: 2 * SAMPLE_RATE]) - TONE_HZ) < 5  # the brand's server spoke the opening
     assert abs(dominant_hz(pcm[-3 * SAMPLE_RATE:]) - TONE_HZ) > 20  # the offline voice took over
     gaps = silent_runs_s(pcm)
-    print(f"{pcm.size / SAMPLE_RATE:.1f} s streamed, longest silence {max(gaps, default=0):.1f} s")
     assert max(gaps, default=0.0) <= 1.0
     assert any("speech server" in r.getMessage() for r in caplog.records)
+    assert show.failovers and {f["engine"] for f in show.failovers} == {"offline"}  # shown in the console
 
 
 def test_a_stream_of_a_brand_speaks_with_the_brand_s_voice(tmp_path):

@@ -53,6 +53,9 @@ async function refresh() {
     tr.append(cell(`${b.batch}（${b.coupon}）`), cell(b.stock), cell(b.left), cell(b.open_at === null ? "未开抢" : `${b.open_at.toFixed(2)} s`));
     return tr;
   }));
+  const fails = s.voice_failovers || [];
+  $("failovers").hidden = fails.length === 0;
+  $("failovers").textContent = fails.length ? `⚠ 声音切换到备用引擎 ${fails.length} 次，最近：「${fails[fails.length - 1].text}」由 ${fails[fails.length - 1].engine} 朗读` : "";
   const stats = s.stats || {};
   const claimed = s.batches.reduce((n, b) => n + (b.stock - b.left), 0);
   $("f-viewers").textContent = `观众 ${stats.viewers ?? 0}`;
@@ -74,6 +77,31 @@ function draw() {
   }
   g.fillStyle = "#555"; g.fillText("橙：剩余库存  绿：已抢", 8, 14);
 }
+
+// Voice preflight: every scripted line is voiced before the show; lines that fell back are listed with why.
+$("preflight").onclick = async () => {
+  const headers = { Authorization: `Bearer ${$("token").value.trim()}` };
+  const start = await fetch(`/api/streams/${current}/preflight`, { method: "POST", headers });
+  if (!start.ok) { $("msg").textContent = (await start.json()).error; return; }
+  $("pf-progress").hidden = false;
+  for (;;) {
+    const state = await (await fetch(`/api/streams/${current}/preflight`, { headers })).json();
+    $("pf-progress").max = state.total; $("pf-progress").value = state.voiced;
+    $("pf-summary").textContent = `${state.voiced}/${state.total}`;
+    if (state.done) {
+      const fell = state.lines.filter((l) => l.fell_back);
+      $("pf-summary").textContent = state.error ? `预检失败：${state.error}` : `${state.total} 句已就绪，${fell.length} 句改用备用声音`;
+      $("pf-lines").hidden = fell.length === 0;
+      $("pf-lines").querySelector("tbody").replaceChildren(...fell.map((l) => {
+        const tr = document.createElement("tr");
+        tr.append(cell(l.text), cell(l.engine), cell(l.reasons.join("；")));
+        return tr;
+      }));
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+};
 
 $("create").onsubmit = async (e) => {
   e.preventDefault();
