@@ -8,6 +8,8 @@ import time
 from playwright.async_api import async_playwright
 from test_server import running
 
+from studio.auth import Identity
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
          "--no-first-run", "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
@@ -95,5 +97,33 @@ def test_console_preflight_shows_progress_and_the_outcome(tmp_path):
                 assert summary.startswith(f"{total} ") and "0 句改用备用声音" in summary
                 assert await page.evaluate("document.getElementById('pf-progress').value") == total
                 await browser.close()
+
+    asyncio.run(main())
+
+
+def test_brand_page_saves_a_voice_and_plays_a_preview(tmp_path):
+    from studio.voice_api import load_voice_profile
+
+    async def main():
+        async with running(tmp_path) as (studio, stream, base, http, buyer):
+            token = studio.tokens.issue(Identity("brand", "acme", "Acme"))
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+                page = await browser.new_page()
+                await page.goto(f"{base}/brand?token={token}")
+                await page.fill("#voice [name=rate]", "500")  # out of range: the server's message shows
+                await page.click("#voice button[type=submit]")
+                await page.wait_for_function("document.getElementById('voice-error').textContent.includes('rate')")
+                await page.fill("#voice [name=rate]", "20")
+                await page.click("#voice button[type=submit]")
+                await page.wait_for_function("document.getElementById('voice-error').textContent === ''")
+                await page.click("#voice-preview")
+                await page.wait_for_function("document.getElementById('voice-engine').textContent.includes('offline')")
+                duration = await page.evaluate(
+                    "new Promise(r => { const a = document.getElementById('voice-audio');"
+                    " a.readyState >= 1 ? r(a.duration) : a.addEventListener('loadedmetadata', () => r(a.duration)); })")
+                assert duration > 1.0  # a real WAV the browser decodes
+                await browser.close()
+            assert load_voice_profile(tmp_path / "data", "acme").rate == 20
 
     asyncio.run(main())
