@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
-import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,10 +11,10 @@ import av
 import numpy as np
 import pytest
 from aiohttp import web
+from speech_server import TONE_HZ, SpeechServer, dominant_hz, tone_bursts, wav
 
 from avatar.voice.audio import decode_audio
 from avatar.voice.profile import parse_profile
-from avatar.voice.text import tokenize
 from script_gen.rundown import load_rundown
 from studio.auth import Identity
 from studio.clock import SAMPLE_RATE
@@ -25,72 +23,12 @@ from studio.render import DEMO_RUNDOWN
 from studio.server import Config, Studio, build_app
 from studio.voice_api import load_voice_profile
 
-SERVER_RATE = 24_000
-TONE_HZ = 220
-
-
-def tone_bursts(syllables: int, rate: int = SERVER_RATE) -> np.ndarray:
-    """What the test server 'says': 80 ms of 220 Hz then 20 ms of silence per syllable (a fast talker)."""
-    t = np.arange(rate * 80 // 1000) / rate
-    burst = np.concatenate([np.sin(2 * np.pi * TONE_HZ * t) * 6000, np.zeros(rate * 20 // 1000)])
-    return np.tile(burst, syllables).astype(np.int16)
-
-
-def wav(pcm: np.ndarray, rate: int) -> bytes:
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="wav") as container:
-        stream = container.add_stream("pcm_s16le", rate=rate, layout="mono")
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm, np.int16)[None, :], format="s16", layout="mono")
-        frame.sample_rate, frame.pts = rate, 0
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            container.mux(packet)
-    return buf.getvalue()
-
-
-def dominant_hz(pcm: np.ndarray) -> float:
-    return float(np.argmax(np.abs(np.fft.rfft(pcm.astype(np.float64))))) * SAMPLE_RATE / pcm.size
-
-
-class SpeechServer:
-    """An OpenAI-compatible /v1/audio/speech server on 127.0.0.1:0 in its own thread and loop; `stop` kills it."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict] = []
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.runner = asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
-        self.url = f"http://127.0.0.1:{self.runner.addresses[0][1]}"
-        self.running = True
-
-    async def _start(self) -> web.AppRunner:
-        app = web.Application()
-        app.router.add_post("/v1/audio/speech", self._speech)
-        runner = web.AppRunner(app, shutdown_timeout=0.5)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        return runner
-
-    async def _speech(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.requests.append(body)
-        return web.Response(body=wav(tone_bursts(len(tokenize(body["input"]))), SERVER_RATE), content_type="audio/wav")
-
-    def stop(self) -> None:
-        if self.running:
-            self.running = False
-            asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-
-    def close(self) -> None:
-        self.stop()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
+FAST = {"tone_ms": 80, "gap_ms": 20}  # a fast talker: short lines keep the live test short
 
 
 @pytest.fixture
 def server():
-    s = SpeechServer()
+    s = SpeechServer(**FAST)
     yield s
     s.close()
 
@@ -206,7 +144,7 @@ def test_bad_profiles_and_uploads_are_refused_with_the_reason(tmp_path):
             for data, message in refusals.items():
                 status, answer = await call(http, "PUT", lines, headers=brand, data=upload_form("大家好", data))
                 assert status == 400 and answer["error"].startswith(message), answer
-            status, answer = await call(http, "PUT", lines, headers=brand, data=upload_form("！？", wav(tone_bursts(5, SAMPLE_RATE), SAMPLE_RATE)))
+            status, answer = await call(http, "PUT", lines, headers=brand, data=upload_form("！？", wav(tone_bursts(5, SAMPLE_RATE, **FAST), SAMPLE_RATE)))
             assert (status, answer) == (400, {"error": "the line has no words to record"})
             status, answer = await call(http, "PUT", lines, headers=brand, json={"text": "大家好"})
             assert status == 400 and "multipart" in answer["error"]

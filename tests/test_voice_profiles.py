@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import json
 import logging
-import threading
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
-from aiohttp import web
+from speech_server import (
+    TONE_HZ,
+    SpeechServer,
+    dominant_hz,
+    wav,
+)
 
 from avatar.voice.audio import decode_audio
 from avatar.voice.base import Speech, VoiceSettings
@@ -21,7 +23,6 @@ from avatar.voice.http_engine import request_body, speech_url
 from avatar.voice.preflight import preflight, rundown_lines
 from avatar.voice.profile import ProfileError, VoiceProfile, load_profile, parse_profile
 from avatar.voice.recorded import envelope_marks
-from avatar.voice.text import tokenize
 from avatar.voice.uploads import check_upload, store_recording
 from script_gen.rundown import load_rundown
 from studio import voice_cli
@@ -30,85 +31,13 @@ from studio.render import DEMO_RUNDOWN
 
 CLOSED_PROXY = "http://127.0.0.1:9"
 WINDOW = 480  # 10 ms
-TONE_HZ = 220
-SERVER_RATE = 24_000
 PAUSE_AFTER = SAMPLE_RATE * 400 // 1000  # Line.pause_after_ms default, as the show inserts it
-
-
-def tone_bursts(syllables: int, rate: int = SERVER_RATE) -> np.ndarray:
-    """What the test server 'says': 150 ms of tone then 50 ms of silence per syllable."""
-    t = np.arange(rate * 150 // 1000) / rate
-    burst = np.concatenate([np.sin(2 * np.pi * TONE_HZ * t) * 6000, np.zeros(rate * 50 // 1000)])
-    return np.tile(burst, syllables).astype(np.int16)
-
-
-def wav(pcm: np.ndarray, rate: int, layout: str = "mono") -> bytes:
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="wav") as container:
-        stream = container.add_stream("pcm_s16le", rate=rate, layout=layout)
-        data = pcm[None, :] if layout == "mono" else np.repeat(pcm[None, :], 2, axis=0).T.reshape(1, -1)
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data), format="s16", layout=layout)
-        frame.sample_rate, frame.pts = rate, 0
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            container.mux(packet)
-    return buf.getvalue()
-
-
-class SpeechServer:
-    """An OpenAI-compatible /v1/audio/speech server on 127.0.0.1:0, in its own thread and loop.
-
-    Lines containing 坏 answer 500; lines containing 慢 hang until the server stops.
-    """
-
-    def __init__(self) -> None:
-        self.requests: list[dict] = []
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.release = asyncio.Event()
-        self.runner = self._call(self._start())
-        self.url = f"http://127.0.0.1:{self.runner.addresses[0][1]}"
-
-    def _call(self, coro):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
-
-    async def _start(self) -> web.AppRunner:
-        self.release = asyncio.Event()
-        app = web.Application()
-        app.router.add_post("/v1/audio/speech", self._speech)
-        runner = web.AppRunner(app, shutdown_timeout=0.5)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        return runner
-
-    async def _speech(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.requests.append(body)
-        if "坏" in body["input"]:
-            return web.Response(status=500, text="model crashed")
-        if "慢" in body["input"]:
-            await self.release.wait()
-        return web.Response(body=wav(tone_bursts(len(tokenize(body["input"]))), SERVER_RATE),
-                            content_type="audio/wav")
-
-    def stop(self) -> None:
-        async def shutdown() -> None:
-            self.release.set()
-            await self.runner.cleanup()
-
-        self._call(shutdown())
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
 
 
 @pytest.fixture
 def server():
     s = SpeechServer()
     yield s
-    s.stop()
     s.close()
 
 
@@ -130,10 +59,6 @@ def longest_silence_s(pcm: np.ndarray) -> float:
     edges = np.flatnonzero(np.diff(quiet.astype(np.int8)))
     runs = edges[1::2] - edges[::2]
     return float(runs.max(initial=0)) * WINDOW / SAMPLE_RATE
-
-
-def dominant_hz(pcm: np.ndarray) -> float:
-    return float(np.argmax(np.abs(np.fft.rfft(pcm.astype(np.float64))))) * SAMPLE_RATE / pcm.size
 
 
 # --- profiles -----------------------------------------------------------------------
