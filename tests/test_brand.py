@@ -3,23 +3,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 from playwright.async_api import async_playwright
+from test_pages import CHROMIUM, FLAGS
 
 from script_gen.rundown import load_rundown
 from studio.auth import Identity
-from studio.brand_api import CATALOG, add_brand_routes
 from studio.catalog import Catalog, seed_demo
 from studio.render import DEMO_RUNDOWN
 from studio.server import Config, Studio, build_app
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
-         "--no-first-run", "--disable-component-update", "--disable-sync"]
 
 CUP = {
     "name": "暖言 保温杯", "category": "家居", "price": 99, "live_price": "59.90",
@@ -29,15 +24,12 @@ CUP = {
 
 
 @contextlib.asynccontextmanager
-async def brand_server(data_dir: Path):
-    studio = Studio(Config(data_dir=data_dir))
-    app = build_app(studio)
-    if CATALOG not in app:  # until build_app mounts the brand routes itself
-        add_brand_routes(app)
-    runner = web.AppRunner(app)
+async def brand_server(data_dir: Path, studio: Studio | None = None):
+    """A real studio server on a free loopback port: (base URL, session, auth(role, subject) -> headers)."""
+    studio = studio or Studio(Config(data_dir=data_dir))
+    runner = web.AppRunner(build_app(studio))
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
     base = f"http://127.0.0.1:{runner.addresses[0][1]}"
 
     def auth(role: str, subject: str) -> dict[str, str]:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,17 +9,16 @@ import aiohttp
 import av
 import numpy as np
 import pytest
-from aiohttp import web
 from speech_server import TONE_HZ, SpeechServer, dominant_hz, tone_bursts, wav
+from test_brand import brand_server as studio_server
 
 from avatar.voice.audio import decode_audio
 from avatar.voice.profile import parse_profile
 from script_gen.rundown import load_rundown
-from studio.auth import Identity
 from studio.clock import SAMPLE_RATE
 from studio.live import LiveShow
 from studio.render import DEMO_RUNDOWN
-from studio.server import Config, Studio, build_app
+from studio.server import Config, Studio
 from studio.voice_api import load_voice_profile
 
 FAST = {"tone_ms": 80, "gap_ms": 20}  # a fast talker: short lines keep the live test short
@@ -31,24 +29,6 @@ def server():
     s = SpeechServer(**FAST)
     yield s
     s.close()
-
-
-@contextlib.asynccontextmanager
-async def studio_server(data_dir: Path, studio: Studio | None = None):
-    studio = studio or Studio(Config(data_dir=data_dir))
-    runner = web.AppRunner(build_app(studio))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-
-    def auth(role: str, subject: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {studio.tokens.issue(Identity(role, subject, subject))}"}
-
-    try:
-        async with aiohttp.ClientSession() as http:
-            yield base, http, auth
-    finally:
-        await runner.cleanup()
 
 
 async def call(http: aiohttp.ClientSession, method: str, url: str, **kw) -> tuple[int, object]:
