@@ -162,7 +162,7 @@ class Studio:
         show = LiveShow(stream.id, stream.rundown, self.config.data_dir / "hls" / stream.id,
                         voice_cache=self.config.voice_cache, resolution=self.config.resolution,
                         record_dir=self.config.data_dir / "recordings",
-                        voice=self.brand_voice(stream.brand_id),
+                        voice=self.voice_of(stream),
                         on_event=lambda ev: self._from_render_thread(stream, ev))
         stream.show = show
         await show.start()
@@ -197,15 +197,15 @@ class Studio:
                          for b in batches if self.deals.open_at(b.batch) is not None},
         )
 
-    def brand_voice(self, brand_id: str | None) -> VoiceProfile | None:
-        """The voice the brand chose in its brand page; None (the rundown's host voice) for no brand."""
-        if brand_id is None:
-            return None
+    def voice_of(self, stream: Stream) -> VoiceProfile:
+        """The voice the host speaks a stream with: its brand's (chosen in the brand page), else the rundown's."""
+        if stream.brand_id is None:
+            return VoiceProfile.from_settings(stream.rundown.host.voice)
         from studio.voice_api import (
             load_voice_profile,  # voice_api builds on this module's helpers
         )
 
-        return load_voice_profile(self.config.data_dir, brand_id)
+        return load_voice_profile(self.config.data_dir, stream.brand_id)
 
     def _from_render_thread(self, stream: Stream, event: LiveEvent) -> None:
         assert self.loop is not None
@@ -402,9 +402,7 @@ async def start_preflight(request: web.Request) -> web.Response:
     stream = stream_of(request)
     if stream.preflight is not None and not stream.preflight["done"]:
         raise error(409, "a preflight is already running")
-    host = stream.rundown.host.voice
-    profile = studio.brand_voice(stream.brand_id) or VoiceProfile(
-        engine=host.engine, name=host.name, rate=host.rate, pitch=host.pitch, volume=host.volume)
+    profile = studio.voice_of(stream)
     texts = rundown_lines(stream.rundown)
     state: dict[str, Any] = {"done": False, "voiced": 0, "total": len(texts), "lines": []}
     stream.preflight = state

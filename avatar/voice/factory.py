@@ -78,7 +78,7 @@ def make_voice(
             raise ValueError(
                 f"unknown voice engine {settings.engine!r}{hint}; allowed: {', '.join(ENGINES)}"
             )
-        profile = VoiceProfile(settings.engine, settings.name, settings.rate, settings.pitch, settings.volume)
+        profile = VoiceProfile.from_settings(settings)
     else:
         profile = settings
     chain = voice_chain(profile, cache_dir, edge_proxy=edge_proxy)

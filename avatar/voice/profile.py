@@ -48,6 +48,11 @@ class VoiceProfile:
     recordings: str = ""  # recorded: folder of processed uploads (see uploads.py)
     timeout: float | None = None  # seconds one line may take before the fallback speaks it
 
+    @classmethod
+    def from_settings(cls, settings: VoiceSettings) -> VoiceProfile:
+        """A rundown's host voice as a profile (its engine, falling back to the offline voice)."""
+        return cls(settings.engine, settings.name, settings.rate, settings.pitch, settings.volume)
+
     def settings(self) -> VoiceSettings:
         return VoiceSettings(self.engine, self.name, self.rate, self.pitch, self.volume)
 
