@@ -91,13 +91,20 @@ class AvWriter:
         vf = picture if isinstance(picture, av.VideoFrame) else bgr_to_yuv_frame(picture)
         vf.pts = self.frames
         vf.time_base = Fraction(1, FPS)
-        self._container.mux(self._video.encode(vf))
-        self._container.mux(audio)
+        self._mux(self._video.encode(vf))
+        self._mux(audio)
         self.frames += 1
 
     def close(self) -> None:
-        self._container.mux(self._video.encode(None))
-        self._container.mux(self._audio.encode(None))
+        self._mux(self._video.encode(None))
+        self._mux(self._audio.encode(None))
+        self._finish()
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        """Where encoded packets go; a subclass may send them on to more outputs."""
+        self._container.mux(packets)
+
+    def _finish(self) -> None:
         self._container.close()
 
     def __enter__(self) -> Self:

@@ -75,7 +75,7 @@ def clone(packet: av.Packet) -> av.Packet:
 
 
 class Tee:
-    """Stands in for the HLS writer's container: packets are muxed there, then handed to the attached outputs."""
+    """The HLS container and the attached outputs: packets are muxed into the playlist, then handed to each output."""
 
     def __init__(self, hls: av.container.OutputContainer, templates: Sequence[av.stream.Stream]) -> None:
         self._hls = hls
@@ -133,7 +133,12 @@ class TeeWriter(HlsWriter):
     def __init__(self, out_dir: Path, settings: EncoderSettings) -> None:
         super().__init__(out_dir, settings)
         self.tee = Tee(self._container, (self._video, self._audio))
-        self._container = self.tee  # AvWriter muxes and closes through the tee
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        self.tee.mux(packets)
+
+    def _finish(self) -> None:
+        self.tee.close()
 
     def attach(self, output: Output) -> None:
         self.tee.attach(output)
