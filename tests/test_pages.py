@@ -127,3 +127,30 @@ def test_brand_page_saves_a_voice_and_plays_a_preview(tmp_path):
             assert load_voice_profile(tmp_path / "data", "acme").rate == 20
 
     asyncio.run(main())
+
+
+def test_console_schedules_a_brand_stream_and_needs_a_reason_for_ad_law_findings(tmp_path):
+    from test_server import SHOW
+    banned = SHOW.replace("保温十二个小时，冬天也不怕。", "全网最低价，保温十二个小时。").replace("CUP-1", "CUP-618")
+
+    async def main():
+        async with running(tmp_path) as (studio, stream, base, http, buyer):
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+                page = await browser.new_page()
+                await page.goto(f"{base}/console?token={buyer['Authorization'].split()[1]}")
+                await page.fill("#starts", "2099-06-18T20:00")
+                await page.fill("#sid", "night618")
+                await page.fill("#brand", "brand-a")
+                await page.fill("#rundown", banned)
+                await page.click("#create button")
+                await page.wait_for_function("/全网最低/.test(document.getElementById('msg').textContent)")
+                assert "night618" not in studio.streams
+                await page.fill("#override", "品牌法务已确认")
+                await page.click("#create button")
+                await page.wait_for_function("/已创建 night618/.test(document.getElementById('msg').textContent)")
+                created = studio.streams["night618"]
+                assert created.brand_id == "brand-a" and created.starts_at is not None
+                await browser.close()
+
+    asyncio.run(main())

@@ -108,6 +108,8 @@ $("create").onsubmit = async (e) => {
   const body = { rundown: $("rundown").value };
   if ($("starts").value) body.starts_at = new Date($("starts").value).getTime() / 1000;
   if ($("sid").value.trim()) body.id = $("sid").value.trim();
+  if ($("brand").value.trim()) body.brand_id = $("brand").value.trim();
+  if ($("override").value.trim()) body.override_reason = $("override").value.trim();
   const res = await fetch("/api/streams", {
     method: "POST",
     headers: { "Content-Type": "application/json", Authorization: `Bearer ${$("token").value.trim()}` },
