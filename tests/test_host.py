@@ -10,11 +10,23 @@ import cv2
 import numpy as np
 import pytest
 
-from avatar.host.lips import mouth_openness
+from avatar.host.lips import (
+    REST,
+    VISEMES,
+    MouthShape,
+    VisemeTrack,
+    drive,
+    mouth_openness,
+    nod_after,
+    syllable_visemes,
+)
 from avatar.host.motion import Motion
 from avatar.host.pack import HostPack, PackError, load_pack
 from avatar.host.renderer import HostRenderer
+from avatar.voice.base import Mark
+from script_gen.script import Line
 from studio.clock import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
+from studio.timeline import LEAD_IN, SegmentPlan, SpokenLine, Timeline
 
 DEFAULT = Path(__file__).resolve().parent.parent / "assets" / "hosts" / "default"
 
@@ -294,3 +306,81 @@ def test_motion_stays_in_range_and_breathes_at_a_quarter_hertz() -> None:
     gaps = np.diff(starts) / FPS
     singles = gaps[gaps > 1.0]  # gaps of a double blink are under half a second
     assert singles.min() >= 1.5 and singles.max() <= 6.0
+
+
+# -- visemes ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("syllable", "first", "main"), [
+    ("ba1", "closed", "a"), ("ma3", "closed", "a"), ("pu4", "closed", "u"), ("da4", "a", "a"), ("wo3", "o", "o"),
+    ("qu4", "v", "v"), ("lv4", "v", "v"), ("xi1", "i", "i"), ("shi4", "buzz", "buzz"), ("ge4", "e", "e"),
+    ("fa1", "f", "a"), ("jia1", "i", "a"),
+])
+def test_pinyin_syllables_map_to_visemes(syllable: str, first: str, main: str) -> None:
+    parts = syllable_visemes(syllable)
+    assert parts[0][1] == first
+    assert max(parts, key=lambda p: p[0])[1] == main
+    assert abs(sum(w for w, _ in parts) - 1.0) < 1e-9
+
+
+def test_viseme_shapes_open_round_and_spread_as_described() -> None:
+    assert VISEMES["a"].open > VISEMES["o"].open > VISEMES["u"].open > VISEMES["closed"].open == 0
+    assert VISEMES["o"].wide < 0 and VISEMES["u"].wide < 0 and VISEMES["v"].wide < 0
+    assert VISEMES["i"].wide > 0 and VISEMES["e"].wide > 0
+
+
+def test_track_follows_the_marks_and_rests_outside_the_line() -> None:
+    """爸妈大 (ba ma da), one syllable per 0.2 s: lips shut at each b/m, open on each a, rest after the line."""
+    step = 9600
+    track = VisemeTrack("爸妈大。", (Mark(0, 0), Mark(1, step), Mark(2, 2 * step)), 3 * step)
+    assert track.at(1000).open == 0.0  # b
+    assert track.at(step + 1000).open == 0.0  # m
+    assert track.at(step // 2).open > 0.9 and track.at(2 * step + 1000).open > 0.9  # a, and da has no closure
+    assert track.at(3 * step + 10) == REST and track.at(-5000) == REST
+    assert track.sentence_ends == (3 * step,)
+
+
+def test_audio_is_master_over_the_words() -> None:
+    assert drive(VISEMES["a"], 0.0) == REST  # silence shuts the mouth whatever the text says
+    assert drive(None, 0.7) == MouthShape(0.7, 0.0)  # no marks: the level alone
+    loud, soft = drive(VISEMES["a"], 1.0), drive(VISEMES["a"], 0.2)
+    assert loud.open == 1.0 and 0 < soft.open < loud.open
+    assert drive(VISEMES["closed"], 1.0).open == 0.0  # b, p, m press the lips even while voiced
+
+
+def test_nod_rises_and_settles() -> None:
+    curve = [nod_after(a) for a in range(-2, 25)]
+    assert curve[0] == curve[1] == 0.0 and max(curve) > 0.95 and curve[-1] == 0.0
+
+
+def lips_width(picture: np.ndarray, pack: HostPack) -> int:
+    """Columns of the mouth box holding lip-coloured pixels."""
+    region = picture[box(pack.rig.mouth_center, pack.rig.mouth_width, pack.rig.mouth_max_open * 1.2)].astype(int)
+    lip = (region[..., 2] - region[..., 1] > 60) & (region[..., 2] > 150)
+    return int(lip.any(axis=0).sum())
+
+
+def test_spread_and_rounded_lips_change_the_mouth_width(pack: HostPack, r720: HostRenderer) -> None:
+    neutral = lips_width(r720.render(40, 0.5), pack)
+    assert lips_width(r720.render(40, 0.5, wide=1.0), pack) > neutral + 3
+    assert lips_width(r720.render(40, 0.5, wide=-1.0), pack) < neutral - 6
+
+
+def test_a_sentence_end_nod_lowers_the_face(pack: HostPack, r720: HostRenderer) -> None:
+    x0, y0, x1, y1 = (int(v) for v in pack.rig.face_box)
+    face = (slice(y0, y1), slice(x0, x1))
+    gray = lambda picture: cv2.cvtColor(picture[face], cv2.COLOR_BGR2GRAY).astype(np.float32)  # noqa: E731
+    (dx, dy), _ = cv2.phaseCorrelate(gray(r720.render(40, 0.0)), gray(r720.render(40, 0.0, nod=1.0)))
+    assert dy > 2.5 and abs(dx) < 1  # the face dips a few pixels, straight down
+
+
+def test_show_timeline_shapes_lips_in_lines_and_nods_at_their_ends() -> None:
+    step = 9600
+    track = VisemeTrack("大家好。", (Mark(0, 0), Mark(1, step), Mark(2, 2 * step)), 3 * step)
+    line = Line("大家好。", "大家好。", tuple(range(5)))
+    timeline = Timeline([SegmentPlan("a", (SpokenLine(line, 3 * step, (), track),))])
+    first = LEAD_IN // SAMPLES_PER_FRAME
+    assert timeline.viseme(first - 3) == REST  # before the line: at rest
+    assert timeline.viseme(first + 2).open > 0.9  # "da"
+    end = (LEAD_IN + 3 * step) // SAMPLES_PER_FRAME
+    assert timeline.nod(end - 1) == 0.0 and max(timeline.nod(end + k) for k in range(18)) > 0.95

@@ -1,10 +1,10 @@
-// The brand's product library: list, add/edit and delete products, write or generate each one's script.
+// The brand's page: its product library and scripts, its host's voice, and its host's face (photo hosts).
 "use strict";
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 $("token").value = params.get("token") || localStorage.getItem("linkup-brand") || "";
 if (params.get("token")) localStorage.setItem("linkup-brand", $("token").value.trim());
-$("token").onchange = () => { localStorage.setItem("linkup-brand", $("token").value.trim()); load(); loadVoice(); };
+$("token").onchange = () => { localStorage.setItem("linkup-brand", $("token").value.trim()); load(); loadVoice(); loadHosts(); };
 const form = $("product");
 let products = [];
 let editing = null;  // the product whose script is open
@@ -169,5 +169,166 @@ $("line-upload").onclick = async () => {
   $("line-msg").textContent = res.ok ? `已保存录音（${data.seconds} 秒）` : data.error;
 };
 
+// The brand's hosts: a photo becomes a talking host; when no face is found, the points are placed by hand.
+const POINT_LABELS = { left_eye: "左眼", right_eye: "右眼", nose: "鼻尖", mouth_left: "左嘴角", mouth_right: "右嘴角",
+  upper_lip: "上唇", lower_lip: "下唇", chin: "下巴" };
+const withToken = (url) => `${url}?token=${encodeURIComponent(token())}`;
+let placing = null;  // {uploadId, names, points: [[x, y], ...], image}: a photo waiting for its points
+
+function hostBusy(text, fraction) {
+  const bar = $("host-progress");
+  bar.hidden = text === null;
+  if (fraction === undefined) bar.removeAttribute("value"); else bar.value = fraction;  // no value: indeterminate
+  $("host-status").textContent = text || "";
+  $("host-upload").disabled = text !== null;
+  $("host-resubmit").disabled = text !== null || !placing || placing.points.length < placing.names.length;
+}
+
+// POST /api/hosts with upload progress (fetch cannot report it); resolves to {status, data}.
+function postHost(body, contentType) {
+  return new Promise((resolve) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/hosts");
+    xhr.setRequestHeader("Authorization", `Bearer ${token()}`);
+    if (contentType) xhr.setRequestHeader("Content-Type", contentType);
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) hostBusy("上传中…", e.loaded / e.total); };
+    xhr.upload.onload = () => hostBusy("正在识别人脸并生成 5 秒预览…");
+    xhr.onload = () => {
+      let data;
+      try { data = JSON.parse(xhr.responseText); } catch { data = { error: `HTTP ${xhr.status}` }; }
+      resolve({ status: xhr.status, data });
+    };
+    xhr.onerror = () => resolve({ status: 0, data: { error: "网络错误：上传没有完成" } });
+    xhr.send(body);
+  });
+}
+
+async function submitHost(body, contentType) {
+  $("host-error").textContent = "";
+  hostBusy("上传中…", 0);
+  const { status, data } = await postHost(body, contentType);
+  hostBusy(null);
+  if (status === 201) {
+    stopPlacing();
+    $("host-status").textContent = `已生成：${data.host.name}`;
+    showPreview(data.host);
+    loadHosts();
+  } else if (status === 422 && data.needs_points) {
+    $("host-error").textContent = data.error;
+    startPlacing(data);
+  } else {
+    $("host-error").textContent = data.error || `HTTP ${status}`;
+  }
+}
+
+function showPreview(host) {
+  const video = $("host-preview");
+  video.hidden = false;
+  video.src = withToken(host.preview_url);
+  video.play().catch(() => { video.muted = true; video.play().catch(() => {}); });  // autoplay with sound may be refused
+}
+
+$("host-upload").onclick = () => {
+  const file = $("host-file").files[0];
+  if (!file) { $("host-error").textContent = "photo: 请先选择一张照片"; return; }
+  const body = new FormData();
+  body.append("photo", file);
+  if ($("host-name").value.trim()) body.append("name", $("host-name").value.trim());
+  submitHost(body);
+};
+
+function startPlacing(answer) {
+  const image = new Image();
+  placing = { uploadId: answer.upload_id, names: answer.points, points: [], image };
+  image.onload = () => {
+    const canvas = $("host-points");
+    canvas.width = image.naturalWidth;
+    canvas.height = image.naturalHeight;
+    $("host-points-box").hidden = false;
+    drawPoints();
+  };
+  image.onerror = () => { $("host-error").textContent = "照片没有加载出来，请重新上传"; };
+  image.src = withToken(answer.photo_url);
+}
+
+function stopPlacing() { placing = null; $("host-points-box").hidden = true; }
+
+function drawPoints() {
+  const canvas = $("host-points");
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(placing.image, 0, 0);
+  const px = canvas.width / canvas.getBoundingClientRect().width;  // photo pixels per screen pixel
+  ctx.font = `${Math.round(14 * px)}px sans-serif`;
+  ctx.lineWidth = 2 * px;
+  placing.points.forEach(([x, y], i) => {
+    ctx.fillStyle = "#ff3b30";
+    ctx.strokeStyle = "#fff";
+    ctx.beginPath(); ctx.arc(x, y, 5 * px, 0, 2 * Math.PI); ctx.fill(); ctx.stroke();
+    const label = POINT_LABELS[placing.names[i]] || placing.names[i];
+    ctx.strokeText(label, x + 8 * px, y - 8 * px); ctx.fillText(label, x + 8 * px, y - 8 * px);
+  });
+  const i = placing.points.length;
+  const total = placing.names.length;
+  $("host-point-label").textContent = i < total
+    ? `请点击：${POINT_LABELS[placing.names[i]] || placing.names[i]}（${i + 1}/${total}）`
+    : `${total} 个点都已放好，点「用这些点生成」`;
+  $("host-resubmit").disabled = i < total;
+}
+
+$("host-points").onclick = (e) => {
+  if (!placing || placing.points.length >= placing.names.length) return;
+  const canvas = $("host-points");
+  const r = canvas.getBoundingClientRect();
+  const x = (e.clientX - r.left) * canvas.width / r.width;
+  const y = (e.clientY - r.top) * canvas.height / r.height;
+  placing.points.push([Math.round(x * 10) / 10, Math.round(y * 10) / 10]);
+  drawPoints();
+};
+$("host-undo").onclick = () => { if (placing && placing.points.length) { placing.points.pop(); drawPoints(); } };
+$("host-cancel").onclick = () => { stopPlacing(); $("host-error").textContent = ""; };
+$("host-resubmit").onclick = () => {
+  const points = Object.fromEntries(placing.names.map((name, i) => [name, placing.points[i]]));
+  const body = { upload_id: placing.uploadId, points };
+  if ($("host-name").value.trim()) body.name = $("host-name").value.trim();
+  submitHost(JSON.stringify(body), "application/json");
+};
+
+async function loadHosts() {
+  const res = await api("GET", "/api/hosts");
+  if (!res.ok) { $("host-error").textContent = res.error; return; }
+  $("hosts").querySelector("tbody").replaceChildren(...res.data.map((h) => {
+    const tr = document.createElement("tr");
+    tr.dataset.id = h.id;
+    const photo = document.createElement("td");
+    const img = document.createElement("img");
+    img.src = withToken(h.photo_url);
+    img.alt = h.name;
+    photo.append(img);
+    const actions = document.createElement("td");
+    actions.append(button("预览", () => showPreview(h)), " ");
+    if (!h.active) actions.append(button("用于我的直播", () => useHost(h.id), "use"), " ");
+    actions.append(button("删除", () => removeHost(h), "danger"));
+    tr.append(photo, cell(h.name), cell(h.rigged === "auto" ? "自动识别" : "手动标点"), cell(h.active ? "使用中" : ""), actions);
+    return tr;
+  }));
+}
+
+async function useHost(hostId) {
+  const res = await api("PUT", "/api/hosts/active", { host_id: hostId });
+  $("host-error").textContent = res.error;
+  if (res.ok) $("host-status").textContent = hostId ? "直播将使用这个形象" : "直播将使用默认主播";
+  loadHosts();
+}
+$("host-none").onclick = () => useHost(null);
+
+async function removeHost(h) {
+  if (!confirm(`删除形象 ${h.name}？`)) return;
+  const res = await api("DELETE", `/api/hosts/${encodeURIComponent(h.id)}`);
+  $("host-error").textContent = res.error;
+  if (res.ok) $("host-status").textContent = `已删除 ${h.name}`;
+  loadHosts();
+}
+
 load();
 loadVoice();
+loadHosts();

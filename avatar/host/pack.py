@@ -18,7 +18,11 @@ import numpy as np
 
 FORMAT = "linkup-avatar-pack"
 VERSION = 1
+KINDS = ("drawn", "photo")  # drawn: layers painted for animation; photo: one portrait warped in place
 LAYER_CHANNELS = {"background": 3, "body": 4, "head": 4}
+PHOTO_LAYER_CHANNELS = {"photo": 3}
+# the points a photo pack is rigged from (auto-rig or placed by hand), in native frame pixels
+PHOTO_POINTS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right", "upper_lip", "lower_lip", "chin")
 
 Point = tuple[float, float]
 BGR = tuple[int, int, int]
@@ -65,6 +69,8 @@ class Palette:
 
 @dataclass(frozen=True, eq=False)
 class HostPack:
+    """A drawn pack: background, body and head layers; eyes and mouth are drawn per frame."""
+
     path: Path
     name: str
     size: tuple[int, int]  # native (width, height): the frame the layers were drawn for
@@ -73,6 +79,25 @@ class HostPack:
     head: np.ndarray  # HxWx4 uint8 BGRA, straight alpha
     rig: Rig
     palette: Palette
+    kind: str = "drawn"
+
+
+@dataclass(frozen=True, eq=False)
+class PhotoPack:
+    """A photo pack: one portrait placed in the native frame; the face is warped in place per frame."""
+
+    path: Path
+    name: str
+    size: tuple[int, int]
+    photo: np.ndarray  # HxWx3 uint8 BGR: the whole frame at rest
+    rig: Rig
+    points: dict[str, Point]  # PHOTO_POINTS, native frame pixels
+    rest_gap: float  # px between the inner lips at rest (0: the photo's lips are closed)
+    palette: Palette
+    kind: str = "photo"
+
+
+Pack = HostPack | PhotoPack
 
 
 class _Reader:
@@ -140,7 +165,7 @@ def _read_size(r: _Reader, data: dict[str, Any]) -> tuple[int, int]:
     return size[0], size[1]
 
 
-def _read_layer(r: _Reader, folder: Path, layers: Any, name: str, size: tuple[int, int]) -> np.ndarray:
+def _read_layer(r: _Reader, folder: Path, layers: Any, name: str, size: tuple[int, int], want: int) -> np.ndarray:
     field = f"layers.{name}"
     rel = r.get(layers, name, field)
     if not isinstance(rel, str) or not rel:
@@ -152,7 +177,6 @@ def _read_layer(r: _Reader, folder: Path, layers: Any, name: str, size: tuple[in
     if image is None:
         raise PackError(f"{path}: {field}: unreadable as an image")
     channels = 1 if image.ndim == 2 else image.shape[2]
-    want = LAYER_CHANNELS[name]
     if image.dtype != np.uint8 or channels != want:
         mode = "RGB" if want == 3 else "RGBA"
         raise PackError(f"{path}: {field}: must be 8-bit {mode}, got {image.dtype} with {channels} channel(s)")
@@ -213,8 +237,21 @@ def _read_palette(r: _Reader, data: dict[str, Any]) -> Palette:
     return Palette(**{k: r.color(v, f"palette.{k}") for k, v in colors.items()})
 
 
-def load_pack(path: str | Path) -> HostPack:
-    """Read and validate a pack folder; raises PackError on the first problem found."""
+def _read_points(r: _Reader, data: dict[str, Any]) -> tuple[dict[str, Point], float]:
+    rig = r.get(data, "rig", "rig")
+    points = r.get(rig, "points", "rig.points")
+    if not isinstance(points, dict):
+        raise r.fail("rig.points", f"expected an object of named points, got {points!r}")
+    out = {name: r.point(r.get(points, name, f"rig.points.{name}"), f"rig.points.{name}") for name in PHOTO_POINTS}
+    gap = r.number(r.get(data["rig"]["mouth"], "rest_gap", "rig.mouth.rest_gap"), "rig.mouth.rest_gap") \
+        if "rest_gap" in data["rig"]["mouth"] else 0.0
+    if gap < 0:
+        raise r.fail("rig.mouth.rest_gap", f"must be >= 0, got {gap:g}")
+    return out, gap
+
+
+def load_pack(path: str | Path) -> Pack:
+    """Read and validate a pack folder of either kind; raises PackError on the first problem found."""
     folder = Path(path)
     if not folder.is_dir():
         raise PackError(f"{folder}: not a folder (an avatar pack is a folder with manifest.json)")
@@ -224,14 +261,23 @@ def load_pack(path: str | Path) -> HostPack:
         raise r.fail("format", f"expected {FORMAT!r}, got {data.get('format')!r}")
     if data.get("version") != VERSION:
         raise r.fail("version", f"this LinkUp reads version {VERSION}, got {data.get('version')!r}")
+    kind = data.get("kind", "drawn")
+    if kind not in KINDS:
+        raise r.fail("kind", f"expected one of {', '.join(KINDS)}, got {kind!r}")
     size = _read_size(r, data)
     r.size = size
     layers = r.get(data, "layers", "layers")
-    images = {name: _read_layer(r, folder, layers, name, size) for name in LAYER_CHANNELS}
+    wanted = PHOTO_LAYER_CHANNELS if kind == "photo" else LAYER_CHANNELS
+    images = {name: _read_layer(r, folder, layers, name, size, want) for name, want in wanted.items()}
     name = data.get("name", folder.name)
+    name = name if isinstance(name, str) and name else folder.name
+    if kind == "photo":
+        rig = _read_rig(r, data)
+        points, gap = _read_points(r, data)
+        return PhotoPack(folder, name, size, images["photo"], rig, points, gap, _read_palette(r, data))
     return HostPack(
         path=folder,
-        name=name if isinstance(name, str) and name else folder.name,
+        name=name,
         size=size,
         background=images["background"],
         body=images["body"],

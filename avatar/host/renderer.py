@@ -19,6 +19,14 @@ BREATH_RISE = 1.6  # native px the shoulders rise at the top of a breath
 NOD_DY, NOD_SQUASH = 2.0, 0.015  # a nod lowers the head and foreshortens it slightly
 GAZE_DX, GAZE_ANGLE = 6.0, -1.5  # turning toward the card (gaze 1) moves and tilts the head
 UPPER_LIP_SHARE = 0.3  # of the mouth opening taken by the upper lip; the jaw takes the rest
+SENTENCE_NOD = 1.5  # a sentence-end nod (1.0) in units of the sway's nod: about 3 px down at 720p
+SPREAD, ROUND = 0.12, 0.22  # share of the mouth's width gained when spread (wide 1), lost when rounded (wide -1)
+
+
+def width_factor(wide: float) -> float:
+    """How much wider (spread) or narrower (rounded) the mouth is than at rest, for wide -1..1."""
+    wide = min(max(float(wide), -1.0), 1.0)
+    return 1 + (SPREAD if wide > 0 else ROUND) * wide
 SUB = 16  # cv2 drawing: 4 fractional bits, so features glide with the head instead of snapping to pixels
 
 
@@ -71,6 +79,20 @@ def _blend_masked(patch: np.ndarray, layer: np.ndarray, mask: np.ndarray) -> Non
 
 def _shade(color: tuple[int, int, int], factor: float, lift: int = 0) -> tuple[int, int, int]:
     return tuple(min(255, int(c * factor + lift)) for c in color)  # type: ignore[return-value]
+
+
+def head_matrix(pivot: tuple[float, float], scale: float, dx: float, dy: float, angle: float, nod: float) -> np.ndarray:
+    """3x3 map from native head coordinates to output pixels for a pose: tilt `angle` degrees and nod about
+    `pivot`, then shift by (dx, dy) native px."""
+    px, py = pivot
+    a = math.radians(angle)
+    c, sn = math.cos(a), math.sin(a)
+    squash = 1 - NOD_SQUASH * nod
+    # rotate (counter-clockwise on screen, y down) and squash about the pivot, then shift
+    r = np.array([[c, sn, 0], [-sn * squash, c * squash, 0], [0, 0, 1]])
+    to_pivot = np.array([[1, 0, -px], [0, 1, -py], [0, 0, 1]])
+    back = np.array([[1, 0, px + dx], [0, 1, py + dy + NOD_DY * nod], [0, 0, 1]])
+    return np.diag([scale, scale, 1.0]) @ back @ r @ to_pivot
 
 
 class _Eye:
@@ -165,8 +187,9 @@ class _Mouth:
         self.seam = (_shade(palette.lips, 0.45), max(1, round(scale)))
         self.shine_axes = (int(0.15 * mw * scale * SUB), int(0.035 * mw * scale * SUB))
 
-    def draw(self, out: np.ndarray, head: np.ndarray, opening: float) -> None:
-        n, mw, pal = self.N, self.mw, self.palette
+    def draw(self, out: np.ndarray, head: np.ndarray, opening: float, wide: float = 0.0) -> None:
+        n, mw, pal = self.N, self.mw * width_factor(wide), self.palette
+        x = self.cx + (self.x - self.cx) * width_factor(wide)
         open_px = opening * self.scale > 0.4
         upper_in = self.line - UPPER_LIP_SHARE * opening * self.lens
         upper_out = self.line - 0.6 * UPPER_LIP_SHARE * opening * self.lens - self.upper_t
@@ -177,7 +200,7 @@ class _Mouth:
         ys = np.concatenate([upper_in, upper_out, lower_in, lower_out, teeth, self.line]) + self.cy
         centers = np.array([[self.cx, self.cy + lower_in[mid] - 0.1 * opening],  # tongue
                             [self.cx - 0.06 * mw, self.cy + lower_in[mid] + 0.45 * self.lower_t[mid]]])  # lip shine
-        p = _affine(head, np.vstack([np.column_stack([np.tile(self.x, 6), ys]), centers]))
+        p = _affine(head, np.vstack([np.column_stack([np.tile(x, 6), ys]), centers]))
         box = _patch_box(p[: 4 * n], 3 * self.scale, out.shape)
         if box is None:
             return
@@ -231,7 +254,7 @@ class HostRenderer:
         px, py = self.rig.head_pivot
         corners = np.array([(x0, y0), (x1, y0), (x0, y1), (x1, y1)], dtype=np.float64)
         reach = float(np.max(np.hypot(corners[:, 0] - px * s, corners[:, 1] - py * s)))
-        margin = (MAX_SHIFT + GAZE_DX + NOD_DY) * s + reach * math.sin(math.radians(MAX_ANGLE)) + 2
+        margin = (MAX_SHIFT + GAZE_DX + NOD_DY * (1 + SENTENCE_NOD)) * s + reach * math.sin(math.radians(MAX_ANGLE)) + 2
         drop = (1 - UPPER_LIP_SHARE) * self.rig.mouth_max_open * s
         self._roi = (max(int(x0 - margin), 0), max(int(y0 - margin), 0),
                      min(int(x1 + margin) + 1, width), min(int(y1 + margin + drop) + 1, height))
@@ -282,20 +305,11 @@ class HostRenderer:
     # -- per frame ----------------------------------------------------------------------------
 
     def _head_matrix(self, dx: float, dy: float, angle: float, nod: float) -> np.ndarray:
-        """3x3 map from native head-layer coordinates to output pixels for this pose."""
-        px, py = self.rig.head_pivot
-        a = math.radians(angle)
-        c, sn = math.cos(a), math.sin(a)
-        squash = 1 - NOD_SQUASH * nod
-        # rotate (counter-clockwise on screen, y down) and squash about the pivot, then shift
-        r = np.array([[c, sn, 0], [-sn * squash, c * squash, 0], [0, 0, 1]])
-        to_pivot = np.array([[1, 0, -px], [0, 1, -py], [0, 0, 1]])
-        back = np.array([[1, 0, px + dx], [0, 1, py + dy + NOD_DY * nod], [0, 0, 1]])
-        scale = np.diag([self.scale, self.scale, 1.0])
-        return scale @ back @ r @ to_pivot
+        return head_matrix(self.rig.head_pivot, self.scale, dx, dy, angle, nod)
 
-    def render(self, frame: int, mouth_open: float, gaze: float = 0.0) -> np.ndarray:
-        """A new HxWx3 uint8 BGR picture of frame `frame`; mouth_open 0..1, gaze 0..1 toward the card (right)."""
+    def render(self, frame: int, mouth_open: float, gaze: float = 0.0, wide: float = 0.0, nod: float = 0.0) -> np.ndarray:
+        """A new HxWx3 uint8 BGR picture of frame `frame`; mouth_open 0..1, gaze 0..1 toward the card (right),
+        wide -1 (rounded lips) .. 1 (spread), nod 0..1 (a sentence-end nod, see lips.nod_after)."""
         pose = self.motion.pose(frame)
         mouth_open = min(max(float(mouth_open), 0.0), 1.0)
         gaze = min(max(float(gaze), -1.0), 1.0)
@@ -304,13 +318,13 @@ class HostRenderer:
         level = round((pose.breath + 1) / 2 * (BREATH_LEVELS - 1))
         out[self._top :] = self._breaths[level]
         angle = max(-MAX_ANGLE, min(MAX_ANGLE, pose.head_angle + GAZE_ANGLE * gaze))
-        head = self._head_matrix(pose.head_dx + GAZE_DX * gaze, pose.head_dy, angle, pose.nod)
+        head = self._head_matrix(pose.head_dx + GAZE_DX * gaze, pose.head_dy, angle, pose.nod + SENTENCE_NOD * nod)
         opening = mouth_open * self.rig.mouth_max_open
         self._draw_head(out, head, opening)
         eye_gaze = min(max(pose.gaze_x + gaze, -1.0), 1.0)
         for eye in self._eyes:
             eye.draw(out, head[:2], pose.blink, eye_gaze)
-        self._mouth.draw(out, head[:2], opening)
+        self._mouth.draw(out, head[:2], opening, wide)
         return out
 
     def _draw_head(self, out: np.ndarray, head: np.ndarray, opening: float) -> None:
