@@ -49,6 +49,7 @@ class Layout:
     stock: Rect  # stock bar, under the card
     effects: Rect  # countdown / "上链接！" burst, centred on the card
     subtitle: Rect  # subtitle band
+    banner: Rect  # "@昵称" + answer, under the face, left of the card
 
 
 def _frac_rect(width: int, height: int, x0: float, y0: float, x1: float, y1: float) -> Rect:
@@ -67,4 +68,5 @@ def make_layout(width: int, height: int) -> Layout:
     half_h = min(half, cy, height - cy)
     effects = Rect(cx - half, cy - half_h, 2 * half, 2 * half_h)
     subtitle = _frac_rect(width, height, 0.05, 0.84, 0.95, 0.96)
-    return Layout(width, height, face, label, card, stock, effects, subtitle)
+    banner = Rect(label.x, round(0.60 * height), min(round(0.64 * width), effects.x) - label.x, round(0.22 * height))
+    return Layout(width, height, face, label, card, stock, effects, subtitle, banner)

@@ -11,6 +11,7 @@ from functools import lru_cache
 import numpy as np
 
 from overlay import anim
+from overlay.banner import render_banner
 from overlay.burst import render_burst
 from overlay.card import render_card
 from overlay.countdown import render_countdown
@@ -32,6 +33,7 @@ class OverlayRenderer:
         self._stock_panel = render_stock_panel(lay.stock, height)
         self._stock = lru_cache(maxsize=64)(lambda s: render_stock(s, lay.stock, height))
         self._subtitle = lru_cache(maxsize=64)(lambda t: render_subtitle(t, lay.subtitle, height))
+        self._banner = lru_cache(maxsize=16)(lambda b: render_banner(b, lay.banner, height))
         radius = min(round(0.15 * height), lay.effects.w // 2, lay.effects.h // 2)
         self._digit = lru_cache(maxsize=8)(lambda d: render_countdown(d, radius, height))
         self._burst = lru_cache(maxsize=2)(lambda phase: render_burst(lay.effects.w // 2, height, phase))
@@ -48,6 +50,8 @@ class OverlayRenderer:
             raise ValueError(f"frame is {frame.shape[1]}x{frame.shape[0]}, renderer is {lay.width}x{lay.height}")
         if state.subtitle:
             blend(frame, self._subtitle(state.subtitle), lay.subtitle.x, lay.subtitle.y, clip=lay.subtitle)
+        if state.banner is not None:
+            blend(frame, self._banner(state.banner), lay.banner.x, lay.banner.y, clip=lay.banner)
         if state.card is not None or state.stock is not None:
             self._draw_panel(frame, state.card, state.stock, state.card_age if state.card else anim.CARD_IN_FRAMES)
         cx, cy = lay.effects.center

@@ -21,6 +21,12 @@ class StockInfo:
 
 
 @dataclass(frozen=True)
+class BannerInfo:
+    who: str  # the askers, "@小王、@小李"
+    text: str  # the host's answer
+
+
+@dataclass(frozen=True)
 class OverlayState:
     card: CardInfo | None = None
     card_age: int = 0  # frames since the card appeared (for the slide-in)
@@ -29,3 +35,4 @@ class OverlayState:
     countdown_age: int = 0  # frames since this digit appeared
     burst_age: int | None = None  # frames since "上链接！" fired; None when not showing
     subtitle: str | None = None
+    banner: BannerInfo | None = None  # the answer the host is giving, with who asked

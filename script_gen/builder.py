@@ -26,13 +26,20 @@ def make_line(text: str, cues: Sequence[Cue] = (), pause_after_ms: int = 400) ->
     return Line(text=text, speech=speech, speech_index=index, cues=tuple(cues), pause_after_ms=pause_after_ms)
 
 
-def build_script(product: Product, segment: Segment, *, link_no: int, seed: int = 0) -> Script:
-    """Same inputs and seed give the same Script; the seed only changes wording."""
+def build_script(
+    product: Product, segment: Segment, *, link_no: int, seed: int = 0, body: Sequence[str] | None = None
+) -> Script:
+    """Same inputs and seed give the same Script; the seed only changes wording.
+
+    `body`, for a generated segment, replaces the generated selling lines (hook to coupon) with
+    lines written elsewhere (a language model, checked by script_gen.llm); the closing (stock,
+    call to action), the countdown and every cue are still ours.
+    """
     rng = random.Random(f"{seed}:{product.id}")
     flash = segment.flash_sale
     if segment.script is None:
-        body, closing = _generated(product, flash, link_no, rng)
-        texts = body + closing
+        body = list(body) if body is not None else _body(product, rng)
+        texts = body + _closing(product, flash, link_no, rng)
         countdown_at = len(body)
     else:
         texts = list(segment.script)
@@ -91,15 +98,15 @@ def disclosure_line() -> Line:
     return make_line(phrases.DISCLOSURE, pause_after_ms=500)
 
 
-def segment_script(rundown: Rundown, k: int, seed: int = 0) -> Script:
+def segment_script(rundown: Rundown, k: int, seed: int = 0, body: Sequence[str] | None = None) -> Script:
     """What the host says in the k-th segment played (k counts on through loops of the rundown).
 
     The show opens with the AI disclosure; segment k is scripted with seed + k, so an offline render,
-    a live show and a voice preflight with the same seed say the same lines.
+    a live show and a voice preflight with the same seed say the same lines. `body`: see build_script.
     """
     segment = rundown.segments[k % len(rundown.segments)]
     product = rundown.product(segment.product_id)
-    script = build_script(product, segment, link_no=rundown.link_no(product.id), seed=seed + k)
+    script = build_script(product, segment, link_no=rundown.link_no(product.id), seed=seed + k, body=body)
     if k == 0:
         script = replace(script, lines=(disclosure_line(), *script.lines))
     return script
@@ -114,10 +121,8 @@ def _category_phrases(category: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return phrases.HOOKS, phrases.POINT_OPENERS
 
 
-def _generated(
-    product: Product, flash: FlashSale | None, link_no: int, rng: random.Random
-) -> tuple[list[str], list[str]]:
-    """(body, closing): the countdown of a flash sale goes between the two."""
+def _body(product: Product, rng: random.Random) -> list[str]:
+    """Hook, pain point and selling points, specs, gifts, after-sale, price anchoring, coupon."""
     hooks, openers = _category_phrases(product.category)
     body = [rng.choice(hooks).format(name=product.name)]
     body += _selling_points(product.selling_points, openers, rng)
@@ -129,6 +134,11 @@ def _generated(
     body.append(_price_line(product, rng))
     if product.coupon is not None:
         body.append(_coupon_line(product.coupon, product.live_price, rng))
+    return body
+
+
+def _closing(product: Product, flash: FlashSale | None, link_no: int, rng: random.Random) -> list[str]:
+    """Urgency from the real stock and the call to action; a flash sale's countdown goes before it."""
     link = str(link_no)
     if flash is not None:
         closing = [rng.choice(phrases.CALLS_TO_ACTION).format(link=link)]
@@ -139,7 +149,7 @@ def _generated(
             rng.choice(phrases.URGENCY).format(stock=product.stock),
             rng.choice(phrases.CALLS_TO_ACTION).format(link=link),
         ]
-    return body, closing
+    return closing
 
 
 def _selling_points(points: Sequence[str], openers: Sequence[str], rng: random.Random) -> list[str]:

@@ -6,13 +6,22 @@ stderr and exit 2, the same as the rest of the `linkup` command.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from pathlib import Path
 
-from script_gen.answer import answer
+from script_gen.answer import Answer, answer
 from script_gen.lint import lint
-from script_gen.rundown import RundownError, load_rundown
+from script_gen.llm import (
+    LlmClient,
+    LlmConfig,
+    LlmConfigError,
+    add_llm_options,
+    llm_from_args,
+    phrase_answer,
+)
+from script_gen.rundown import Rundown, RundownError, load_rundown
 
 DEMO_RUNDOWN = Path(__file__).resolve().parent.parent / "assets" / "demo" / "rundown.yaml"
 
@@ -28,6 +37,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rundown", default=str(DEMO_RUNDOWN), help="rundown YAML (default: the demo show)")
     p.add_argument("--product", help="product on air (default: the first segment's)")
     p.add_argument("--json", action="store_true", help='one {"question","intent","answer"} object per line')
+    add_llm_options(p)
     p.set_defaults(run=run_answer)
 
 
@@ -49,7 +59,8 @@ def run_answer(args: argparse.Namespace) -> int:
         return _error("answer: give either a question or --file QUESTIONS, not both or neither")
     try:
         rundown = load_rundown(args.rundown)
-    except RundownError as exc:
+        llm = llm_from_args(args)
+    except (RundownError, LlmConfigError) as exc:
         return _error(str(exc))
     product_id = args.product or rundown.segments[0].product_id
     if product_id not in {p.id for p in rundown.products}:
@@ -57,15 +68,23 @@ def run_answer(args: argparse.Namespace) -> int:
     questions = [args.text] if args.file is None else _read_lines(args.file)
     if questions is None:
         return 2
-    for question in (q.strip() for q in questions):
-        if not question:
-            continue
-        result = answer(question, rundown, product_id)
+    results = [answer(q, rundown, product_id) for q in (q.strip() for q in questions) if q]
+    texts = [r.text for r in results] if llm is None else asyncio.run(_phrased(llm, results, rundown))
+    for result, text in zip(results, texts, strict=True):
         if args.json:
-            print(json.dumps({"question": question, "intent": result.intent, "answer": result.text}, ensure_ascii=False))
+            print(json.dumps({"question": result.question, "intent": result.intent, "answer": text}, ensure_ascii=False))
         else:
-            print(f"{question}\n  [{result.intent}] {result.text}")
+            print(f"{result.question}\n  [{result.intent}] {text}")
     return 0
+
+
+async def _phrased(config: LlmConfig, results: list[Answer], rundown: Rundown) -> list[str]:
+    """The model's wording of each answer, one question at a time (as a live host would take them)."""
+    client = LlmClient(config)
+    try:
+        return [(await phrase_answer(client, r, rundown)).value for r in results]
+    finally:
+        await client.close()
 
 
 def _read_lines(name: str) -> list[str] | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -23,18 +24,19 @@ from typing import Literal
 import av
 import cv2
 
-from avatar.host.lips import MouthFollower
+from avatar.host.factory import Host, make_host
+from avatar.host.lips import MouthFollower, drive
 from avatar.host.pack import load_pack
-from avatar.host.renderer import HostRenderer
 from avatar.voice.base import Speech
 from avatar.voice.factory import make_voice
 from avatar.voice.profile import VoiceProfile
 from overlay.renderer import OverlayRenderer
-from overlay.state import CardInfo, StockInfo
+from overlay.state import BannerInfo, CardInfo, StockInfo
 from script_gen.builder import make_line, segment_script
 from script_gen.lint import lint
+from script_gen.llm import LlmClient, Written, write_segment_script
 from script_gen.rundown import Rundown
-from script_gen.script import Cue, Line
+from script_gen.script import Cue, Line, Script
 from studio.clock import FPS
 from studio.hls import media_epoch, published_segments
 from studio.live_timeline import LiveEvent, LiveTimeline
@@ -54,6 +56,15 @@ ACTIONS = ("pause", "resume", "skip", "link_up", "say", "end")
 Status = Literal["starting", "live", "paused", "ended"]
 
 
+_ASKERS = re.compile(r"(@\S+(?:\s*、\s*@\S+)*)\s+(\S.*)", re.DOTALL)
+
+
+def answer_banner(text: str) -> BannerInfo | None:
+    """"@小王、@小李 answer" (how the studio words an answer) -> the banner naming them; other lines get none."""
+    m = _ASKERS.fullmatch(text.strip())
+    return None if m is None else BannerInfo(m.group(1), m.group(2).strip())
+
+
 def lawful(line: Line) -> bool:
     """Generated lines are linted before they are spoken (written ones are checked at go-live):
     a line with an ad-law finding may not be said, unless it carries a cue the show needs."""
@@ -69,7 +80,11 @@ class LiveShow:
     over after its last segment (wording changes with each pass); without, the host idles until
     `stop`. The encoded packets also go, unencoded again, to an RTMP push (`rtmp_url`, `set_rtmp`)
     and to an MP4 recording in `record_dir`. `voice`, a brand's profile, replaces the rundown's
-    host voice (its chain falls back line by line down to the offline voice).
+    host voice (its chain falls back line by line down to the offline voice). `pack_dir`, a brand's
+    host (a photo pack), replaces the rundown's `host.avatar`. With `llm` the model writes the
+    selling lines of generated segments from the second segment on, each while the one before it
+    plays (the first goes on air with the offline script so going live stays fast); a script not
+    written and checked (script_gen.llm) by the time it is due is the offline one.
     """
 
     def __init__(
@@ -87,6 +102,8 @@ class LiveShow:
         rtmp_url: str | None = None,
         record_dir: Path | None = None,
         voice: VoiceProfile | None = None,
+        pack_dir: Path | None = None,
+        llm: LlmClient | None = None,
     ) -> None:
         if not rundown.segments:
             raise ValueError(f"{rundown.source}: the rundown has no segments")
@@ -98,10 +115,13 @@ class LiveShow:
         self.loop = loop
         self.preset = preset
         self.on_event = on_event
+        self.pack_dir = pack_dir
         self.status: Status = "starting"
         self.repeated_frames = 0  # frames that reused the previous picture (rendering fell behind)
         self.failovers: deque[dict] = deque(maxlen=50)  # lines another engine had to speak (for the console)
         self._voice = make_voice(voice or rundown.host.voice, voice_cache)
+        self._llm = llm
+        self._writing: dict[int, asyncio.Task[Written[Script]]] = {}  # segment k -> the model writing it
         self.voice_settings = rundown.host.voice if voice is None else voice.settings()
         self._gate = asyncio.Semaphore(VOICE_CONCURRENCY)
         cards, stocks = _cards_and_stocks(rundown)
@@ -125,6 +145,12 @@ class LiveShow:
     def media_time(self) -> float:
         """Seconds on the stream's clock of the frame being rendered (or last rendered)."""
         return max(self._frames - 1, 0) / FPS
+
+    @property
+    def answering(self) -> bool:
+        """The host is saying (or about to say) an answer or a buyer's line."""
+        with self._lock:
+            return self._timeline.answering
 
     @property
     def frames(self) -> int:
@@ -185,6 +211,9 @@ class LiveShow:
         if self.status == "ended" and self._thread is None:
             return
         self.status = "ended"
+        for task in self._writing.values():
+            task.cancel()
+        self._writing.clear()
         if self._feeder is not None:
             self._feeder.cancel()
             with suppress(asyncio.CancelledError):
@@ -247,7 +276,7 @@ class LiveShow:
             line = make_line(text.strip(), [Cue("gesture", 0, self.current_product)])
             speech = await self._speak(line.speech)
             with self._lock:
-                self._timeline.enqueue(line, speech, front=True)
+                self._timeline.enqueue(line, speech, front=True, banner=answer_banner(line.text))
         else:
             await self.stop()
 
@@ -288,7 +317,7 @@ class LiveShow:
 
     async def _voice_segment(self, k: int) -> list[tuple[Line, Speech]]:
         """Script and speech of segment number k (seed + k: the first pass is render.build_scripts' script)."""
-        script = segment_script(self.rundown, k, self.seed)
+        script = self._written_script(k)
         lines = script.lines
         if self.rundown.segments[k % len(self.rundown.segments)].script is None:
             kept = tuple(line for line in lines if lawful(line))
@@ -304,6 +333,22 @@ class LiveShow:
         with self._lock:
             for line, speech in lines:
                 self._timeline.enqueue(line, speech, segment=k)
+        more = self.loop or k + 1 < len(self.rundown.segments)
+        if self._llm is not None and more and k + 1 not in self._writing:  # the model writes the next one meanwhile
+            self._writing[k + 1] = asyncio.create_task(write_segment_script(self._llm, self.rundown, k + 1, self.seed))
+
+    def _written_script(self, k: int) -> Script:
+        """The model's script for segment k if it is written by now, else the offline one (never a silence)."""
+        for stale in [j for j in self._writing if j < k]:  # skipped over
+            self._writing.pop(stale).cancel()
+        task = self._writing.pop(k, None)
+        if task is not None and task.done() and not task.cancelled() and task.exception() is None:
+            return task.result().value
+        if task is not None:
+            task.cancel()
+            log.warning("stream %s: llm script for segment %d not ready in time; offline script instead",
+                        self.stream_id, k)
+        return segment_script(self.rundown, k, self.seed)
 
     async def _feed(self) -> None:
         """Keep the timeline's queue topped up, one segment ahead."""
@@ -328,14 +373,14 @@ class LiveShow:
 
     # -- rendering (render thread) ----------------------------------------------------------
 
-    def _open_outputs(self) -> tuple[HostRenderer, OverlayRenderer, TeeWriter]:
+    def _open_outputs(self) -> tuple[Host, OverlayRenderer, TeeWriter]:
         width, height = self.size
-        pack = load_pack(host_pack_path(self.rundown.host.avatar, Path(self.rundown.source).parent))
-        host = HostRenderer(pack, width, height, seed=self.seed)
+        pack = load_pack(self.pack_dir or host_pack_path(self.rundown.host.avatar, Path(self.rundown.source).parent))
+        host = make_host(pack, width, height, seed=self.seed)
         writer = TeeWriter(self.out_dir, EncoderSettings(width, height, preset=self.preset))
         return host, OverlayRenderer(width, height), writer
 
-    def _render(self, host: HostRenderer, overlays: OverlayRenderer, writer: TeeWriter) -> None:
+    def _render(self, host: Host, overlays: OverlayRenderer, writer: TeeWriter) -> None:
         # One thread for OpenCV: its worker pool would only fight x264 (and other shows) for the cores.
         cv2.setNumThreads(1)
         mouth = MouthFollower()
@@ -358,7 +403,8 @@ class LiveShow:
                     t0 = time.monotonic()
                 late = n > PREROLL_FRAMES and time.monotonic() - due(n) > LATE_FRAMES / FPS
                 if last is None or not late or work.events:  # a frame with an event is always drawn: events follow the video
-                    picture = host.render(n, opening, work.glance)
+                    lips = drive(work.viseme, opening)
+                    picture = host.render(n, lips.open, work.glance, wide=lips.wide, nod=work.nod)
                     overlays.draw(picture, work.overlay)
                     last = bgr_to_yuv_frame(picture)
                 else:

@@ -16,14 +16,15 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from avatar.host.lips import mouth_openness
+from avatar.host.factory import make_host
+from avatar.host.lips import VisemeTrack, drive, mouth_openness
 from avatar.host.pack import load_pack
-from avatar.host.renderer import HostRenderer
 from avatar.voice.base import Speech, VoiceEngine
 from avatar.voice.factory import default_cache_dir, make_voice
 from overlay.renderer import OverlayRenderer
 from overlay.state import CardInfo, StockInfo
 from script_gen.builder import segment_script
+from script_gen.llm import LlmConfig, write_scripts
 from script_gen.rundown import Product, Rundown, Segment, format_yuan
 from script_gen.script import Script
 from studio.clock import SAMPLES_PER_FRAME
@@ -41,6 +42,7 @@ class RenderOptions:
     preset: str = "veryfast"
     cache_dir: Path | None = None  # None: the user's voice cache
     edge_proxy: str | None = None
+    llm: LlmConfig | None = None  # a language model writes the generated segments' selling lines (docs/llm.md)
 
 
 @dataclass(frozen=True)
@@ -89,14 +91,15 @@ def build_scripts(rundown: Rundown, seed: int) -> list[Script]:
 
 
 async def prepare_show(rundown: Rundown, options: RenderOptions = RenderOptions()) -> PreparedShow:
-    scripts = build_scripts(rundown, options.seed)
+    scripts = await write_scripts(options.llm, rundown, options.seed)  # build_scripts' without a model
     voice = make_voice(rundown.host.voice, options.cache_dir or default_cache_dir(), edge_proxy=options.edge_proxy)
     speeches = await _speak_all(voice, rundown, scripts)
     plans = []
     for seg, script, spoken in zip(rundown.segments, scripts, speeches, strict=True):
         product = rundown.product(seg.product_id)
         lines = tuple(
-            SpokenLine(line, sp.samples, tuple(sp.sample_at(line.speech_pos(c.at)) for c in line.cues))
+            SpokenLine(line, sp.samples, tuple(sp.sample_at(line.speech_pos(c.at)) for c in line.cues),
+                       VisemeTrack.of(line.speech, sp))
             for line, sp in zip(script.lines, spoken, strict=True)
         )
         stock = StockInfo(seg.flash_sale.stock, seg.flash_sale.stock) if seg.flash_sale else None
@@ -118,12 +121,14 @@ class ShowRenderer:
         cv2.setNumThreads(1)
         self.show = show
         pack = load_pack(pack_dir or host_pack_path(show.rundown.host.avatar, Path(show.rundown.source).parent))
-        self.host = HostRenderer(pack, width, height, seed=seed)
+        self.host = make_host(pack, width, height, seed=seed)
         self.overlays = OverlayRenderer(width, height)
         self.mouth = mouth_openness(show.audio, show.timeline.frames)
 
     def frame(self, n: int) -> np.ndarray:
-        picture = self.host.render(n, float(self.mouth[n]), glance(self.show.timeline, n))
+        timeline = self.show.timeline
+        mouth = drive(timeline.viseme(n), float(self.mouth[n]))
+        picture = self.host.render(n, mouth.open, glance(timeline, n), wide=mouth.wide, nod=timeline.nod(n))
         self.overlays.draw(picture, self.show.timeline.overlay_state(n))
         return picture
 

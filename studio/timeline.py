@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
+from avatar.host.lips import REST, MouthShape, VisemeTrack, nod_after
 from overlay.state import CardInfo, OverlayState, StockInfo
 from script_gen.script import CueKind, Line
 from studio.clock import (
@@ -32,6 +33,7 @@ class SpokenLine:
     line: Line
     samples: int
     cue_offsets: tuple[int, ...]  # one per line.cues entry
+    visemes: VisemeTrack | None = None  # the lips' shapes (None: the audio level alone moves the mouth)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class Timeline:
         self.segments = tuple(segments)
         lines: list[PlacedLine] = []
         events: list[Event] = []
+        tracks: list[VisemeTrack | None] = []
+        nods: list[int] = []
         cursor = LEAD_IN
         for si, seg in enumerate(segments):
             if si:
@@ -79,6 +83,9 @@ class Timeline:
                 end = start + spoken.samples
                 cursor = end + round(spoken.line.pause_after_ms * 48)
                 lines.append(PlacedLine(start, end, cursor, spoken.line.text, si))
+                tracks.append(spoken.visemes)
+                if spoken.visemes is not None:
+                    nods += [frame_of_sample(start + s) for s in spoken.visemes.sentence_ends]
                 for cue, offset in zip(spoken.line.cues, spoken.cue_offsets, strict=True):
                     sample = start + min(max(offset, 0), spoken.samples)
                     events.append(Event(sample, cue.kind, cue.product_id, si, cue.value))
@@ -86,6 +93,8 @@ class Timeline:
         self.lines = tuple(lines)
         self.events = tuple(sorted(events, key=lambda e: e.sample))
         self._line_starts = [ln.start for ln in self.lines]
+        self._tracks = tuple(tracks)
+        self._nod_frames = sorted(nods)
         self._event_frames = [e.frame for e in self.events]
 
     @property
@@ -99,6 +108,21 @@ class Timeline:
         if i >= 0 and s < self.lines[i].shown_until:
             return self.lines[i]
         return None
+
+    def viseme(self, frame: int) -> MouthShape | None:
+        """The lips' shape the words ask for at the middle of `frame` (REST between lines, None for a line
+        whose voice gave no marks)."""
+        s = frame * SAMPLES_PER_FRAME + SAMPLES_PER_FRAME // 2
+        i = bisect.bisect_right(self._line_starts, s) - 1
+        if i < 0 or s >= self.lines[i].end:
+            return REST
+        track = self._tracks[i]
+        return None if track is None else track.at(s - self.lines[i].start)
+
+    def nod(self, frame: int) -> float:
+        """How far (0..1) the host's head is tipped down in a nod at a sentence's end."""
+        i = bisect.bisect_right(self._nod_frames, frame) - 1
+        return nod_after(frame - self._nod_frames[i]) if i >= 0 else 0.0
 
     def events_until(self, frame: int) -> tuple[Event, ...]:
         """Every event a viewer has seen by the end of `frame`."""

@@ -219,3 +219,22 @@ def test_make_line() -> None:
     assert line.cues == (cue,) and line.pause_after_ms == 550
     assert line.speech[line.speech_pos(line.text.index("买"))] == "买"
     assert make_line("好").pause_after_ms == 400
+
+
+def test_the_model_checks_agree_with_this_oracle_and_pass_every_generated_line(demo: Rundown) -> None:
+    """script_gen.facts (what a language model's lines are checked against) allows exactly these figures,
+    and every line the offline generator writes would pass it: both writers answer to one rule."""
+    from script_gen.facts import allowed_figures, price_ratios, problems
+
+    for product, segment, _ in scripts(demo):
+        link = demo.link_no(product.id)
+        allowed, oracle = allowed_figures(product, segment.flash_sale, link), data_numbers(product, segment, link)
+        assert oracle <= allowed and allowed - oracle <= {Decimal(3), Decimal(7)}  # also the 3 of 3C, the 七 of 七天
+    for seed in range(12):
+        for product, segment, script in scripts(demo, seed):
+            if segment.script is not None:
+                continue
+            allowed = allowed_figures(product, segment.flash_sale, demo.link_no(product.id))
+            for line in script.lines:
+                if line.text != COUNTDOWN_TEXT:
+                    assert problems(line.text, product, allowed, price_ratios(product, segment.flash_sale)) == [], line.text

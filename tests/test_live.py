@@ -10,6 +10,7 @@ import av
 import numpy as np
 import pytest
 
+from overlay.layout import make_layout
 from script_gen.rundown import load_rundown
 from studio.clock import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 from studio.hls import published_segments
@@ -18,6 +19,7 @@ from studio.live_timeline import LiveEvent
 from studio.render import DEMO_RUNDOWN
 
 CARD_REGION = (slice(100, 520), slice(880, 1245))  # y, x at 720p: the product card, where the burst pops
+ASKERS, ANSWER = "@小王", "有的，送耳机保护套和防丢挂绳。"
 
 
 async def drive(show: LiveShow, marks: dict[str, float | int | str], events: list) -> None:
@@ -39,6 +41,8 @@ async def drive(show: LiveShow, marks: dict[str, float | int | str], events: lis
     await show.command("resume")
     await asyncio.sleep(1.0)
     marks["t_b"], marks["f_b"] = time.monotonic(), show.frames
+    await show.command("say", text=f"{ASKERS} {ANSWER}")  # as the studio words a viewer's answer
+    await asyncio.sleep(6.5)  # the host gets to it (within a second), says it (~4 s) and goes on
     await show.stop()
 
 
@@ -57,11 +61,15 @@ def streamed(tmp_path_factory):
 def decoded(streamed):
     show = streamed[0]
     card_change, times = [], []
+    banner = make_layout(1280, 720).banner
+    show.banner_crops = []  # the banner's box in every decoded frame
     prev = None
     with av.open(str(show.playlist)) as c:
         for f in c.decode(video=0):
             times.append(float(f.time))
-            region = f.to_ndarray(format="bgr24")[CARD_REGION].astype(np.int16)
+            picture = f.to_ndarray(format="bgr24")
+            show.banner_crops.append(picture[banner.y:banner.bottom, banner.x:banner.right].copy())
+            region = picture[CARD_REGION].astype(np.int16)
             card_change.append(0.0 if prev is None else float(np.abs(region - prev).mean()))
             prev = region
     with av.open(str(show.playlist)) as c:
@@ -130,6 +138,28 @@ def test_output_is_paced_to_the_wall_clock(streamed):
     rate = (marks["f_b"] - marks["f_a"]) / (marks["t_b"] - marks["t_a"])
     assert 0.9 * FPS <= rate <= 1.1 * FPS
     assert show.status == "ended"
+
+
+def test_an_answer_is_burnt_in_with_its_banner_while_the_host_says_it(streamed, decoded):
+    show, marks, events = streamed
+    said = [e for e, _ in events if e.kind == "gesture"]
+    assert [e.text for e in said] == [f"{ASKERS} {ANSWER}"]
+    start = said[0].frame
+    assert marks["f_b"] <= start <= marks["f_b"] + 25  # at a near clause end or word end: within a second
+    crops = show.banner_crops
+
+    def gold(crop: np.ndarray) -> int:  # the "@昵称" tag's gold
+        b, g, r = (crop[..., i].astype(int) for i in range(3))
+        return int(((b < 130) & (g > 160) & (g < 240) & (r > 215)).sum())
+
+    before = crops[start - 25 : start - 1]
+    during = crops[start + 2 : start + 25]  # the answer lasts ~2 s with its pause
+    calm = max(gold(c) for c in before)  # the host's own colours in that box
+    assert min(gold(c) for c in during) > 5 * calm + 1000, (calm, [gold(c) for c in during])
+    change = lambda a, b: float(np.abs(a.astype(np.int16) - b).mean())
+    still = max(change(c, before[-1]) for c in before)  # the host breathing, blinking
+    assert min(change(c, before[-1]) for c in during) > 3 * still + 10  # the dark panel and its text
+    assert gold(crops[-1]) <= 2 * calm + 50  # gone once the answer is said
 
 
 def test_bad_commands_are_refused(tmp_path):

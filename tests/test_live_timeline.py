@@ -218,14 +218,14 @@ def test_an_urgent_line_waits_for_a_clause_end_and_the_interrupted_line_then_goe
     t = LiveTimeline({"p": CardInfo("p", "杯", "9", "5", None, 1)}, {"p": StockInfo(1, 1)})
     long_line = make_line("第一句很长很长，第二句也很长很长。", pause_after_ms=0)
     t.enqueue(long_line, speech(long_line.speech, 4800))  # 0.1 s a character
-    frames = [t.next_frame() for _ in range(5)]  # 0.2 s in: inside the first clause
+    frames = [t.next_frame() for _ in range(10)]  # 0.4 s in: inside the first clause, 0.4 s before its end
     assert all(f.overlay.subtitle == long_line.text for f in frames)
     answer = make_line("@小王 五元。", pause_after_ms=0)
     t.enqueue(answer, speech(answer.speech, 4800), front=True)
     subtitles = [t.next_frame().overlay.subtitle for _ in range(60)]
     first_answer = subtitles.index(answer.text)
     # the first clause (7 characters + its comma = 0.8 s = 20 frames) finishes first, not the whole line
-    assert 14 <= 5 + first_answer <= 21
+    assert 10 + first_answer == 20
     resumed = subtitles.index(long_line.text, first_answer)
     assert 16 <= resumed - first_answer <= 19  # then the whole answer (0.7 s), then the rest of the line
     assert subtitles[resumed:].count(long_line.text) >= 20  # the second clause is not lost
@@ -239,3 +239,156 @@ def test_generated_lines_with_ad_law_findings_are_not_spoken_but_cued_lines_stay
     assert lawful(make_line("这款耳机降噪效果很好。"))
     assert not lawful(make_line("全网最低价，国家级品质！"))
     assert lawful(make_line("全网最低价！", [Cue("show_card", 0, "p")]))  # the card must still come up
+
+
+# -- cutting in at a word end when the clause end is far -------------------------------------------
+
+PER_CHAR = 4800  # 0.1 s a character
+
+
+def ramp_speech(line: Line) -> Speech:
+    """Every sample different (so a replayed stretch is recognisable), one mark per character."""
+    n = len(line.speech) * PER_CHAR
+    return Speech((np.arange(n) % 30_000 + 1).astype(np.int16),
+                  tuple(Mark(i, i * PER_CHAR) for i in range(len(line.speech))))
+
+
+def answer_line() -> tuple[Line, Speech]:
+    line = make_line("@小王 五元。", pause_after_ms=0)
+    return line, Speech(np.full(len(line.speech) * PER_CHAR, -7, np.int16),
+                        tuple(Mark(i, i * PER_CHAR) for i in range(len(line.speech))))
+
+
+def heard(works: list[FrameWork]) -> np.ndarray:
+    audio = np.concatenate([w.audio for w in works])
+    return audio[audio != 0]
+
+
+def test_a_far_clause_end_is_not_waited_for_the_answer_cuts_in_at_a_word_end_and_the_clause_is_said_again():
+    tl = LiveTimeline(CARDS, STOCKS)
+    line = make_line("大家好我是今天的主播小暖欢迎来到直播间，今天福利多多。", pause_after_ms=0)
+    sp = ramp_speech(line)
+    tl.enqueue(line, sp)
+    works = run(tl, 10)  # 0.4 s in; the clause end is at 2.0 s
+    reply, reply_sp = answer_line()
+    tl.enqueue(reply, reply_sp, front=True)
+    works += run(tl, 100)
+    subtitles = [w.overlay.subtitle for w in works]
+    first = subtitles.index(reply.text)
+    assert first == 10  # the very next frame: 0.4 s is a word end (one mark every 0.1 s)
+    audio = heard(works)
+    cut = 10 * SAMPLES_PER_FRAME
+    n_reply = reply_sp.samples
+    assert np.array_equal(audio[:cut], sp.pcm[:cut])  # the line up to the word end
+    assert np.all(audio[cut:cut + n_reply] == -7)  # the whole answer
+    # then the interrupted clause again from its start, and the rest of the line: nothing lost
+    assert np.array_equal(audio[cut + n_reply:], sp.pcm)
+
+
+def test_the_cut_waits_for_the_next_word_end_not_mid_syllable():
+    tl = LiveTimeline(CARDS, STOCKS)
+    line = make_line("大家好我是今天的主播小暖欢迎来到直播间，今天福利多多。", pause_after_ms=0)
+    sp = Speech(ramp_speech(line).pcm, tuple(Mark(i, i * PER_CHAR + 2000) for i in range(len(line.speech))))
+    tl.enqueue(line, sp)
+    works = run(tl, 3)  # 5760 samples in: between the marks at 2000 and 6800
+    reply, reply_sp = answer_line()
+    tl.enqueue(reply, reply_sp, front=True)
+    works += run(tl, 100)
+    audio = heard(works)
+    assert np.array_equal(audio[:6800], sp.pcm[:6800]) and audio[6800] == -7  # stopped exactly at the mark
+    assert np.array_equal(audio[6800 + reply_sp.samples:], sp.pcm)  # the clause replayed whole
+
+
+def test_a_near_clause_end_is_still_waited_for_and_nothing_is_repeated():
+    tl = LiveTimeline(CARDS, STOCKS)
+    line = make_line("欢迎来到直播间，今天福利多多哦。", pause_after_ms=0)
+    sp = ramp_speech(line)
+    tl.enqueue(line, sp)
+    works = run(tl, 10)  # 0.4 s in; the clause end (after ，) is at 0.8 s
+    reply, reply_sp = answer_line()
+    tl.enqueue(reply, reply_sp, front=True)
+    works += run(tl, 100)
+    audio = heard(works)
+    clause_end = 8 * PER_CHAR
+    assert np.array_equal(audio[:clause_end], sp.pcm[:clause_end]) and audio[clause_end] == -7
+    assert np.array_equal(audio[clause_end + reply_sp.samples:], sp.pcm[clause_end:])
+
+
+def test_the_countdown_is_never_cut_however_far_its_end():
+    tl = LiveTimeline(CARDS, STOCKS)
+    line = countdown_line("cup")
+    sp = Speech(np.full(150_000, 9, np.int16), tuple(Mark(i, i * 10_000) for i in range(len(line.speech))))
+    tl.enqueue(line, sp)
+    works = run(tl, 3)
+    reply, reply_sp = answer_line()
+    tl.enqueue(reply, reply_sp, front=True)
+    works += run(tl, 120)
+    audio = heard(works)
+    assert np.all(audio[:150_000] == 9) and np.all(audio[150_000:] == -7)  # one breath, then the answer
+    assert [e.kind for w in works for e in w.events] == ["countdown", "countdown", "countdown", "link_up"]
+
+
+def test_an_answer_in_the_pause_after_a_line_starts_at_once_and_cues_fire_once():
+    tl = LiveTimeline(CARDS, STOCKS)
+    first = make_line("这款保温杯今天很划算。", [Cue("show_card", 0, "cup")], pause_after_ms=2000)
+    nxt = make_line("喜欢的拍一号链接。", [Cue("hide_card", 9, "cup")], pause_after_ms=0)
+    tl.enqueue(first, ramp_speech(first))
+    tl.enqueue(nxt, Speech(np.full(9 * PER_CHAR, 3, np.int16), tuple(Mark(i, i * PER_CHAR) for i in range(9))))
+    speech_frames = -(-ramp_speech(first).samples // SAMPLES_PER_FRAME)
+    works = run(tl, speech_frames + 5)  # 0.2 s into the 2 s pause
+    reply, reply_sp = answer_line()
+    tl.enqueue(reply, reply_sp, front=True)
+    works += run(tl, 80)
+    assert works[speech_frames + 5].overlay.subtitle == reply.text  # no waiting out the pause
+    audio = heard(works)
+    n = ramp_speech(first).samples
+    assert np.array_equal(audio[:n], ramp_speech(first).pcm)
+    assert np.all(audio[n:n + reply_sp.samples] == -7) and np.all(audio[n + reply_sp.samples:] == 3)
+    assert [e.kind for w in works for e in w.events] == ["show_card", "hide_card"]
+
+
+def test_cues_in_a_replayed_clause_fire_once():
+    tl = LiveTimeline(CARDS, STOCKS)
+    text = "这款保温杯原价九十九今天只要五十九元哦，喜欢就拍。"
+    line = make_line(text, [Cue("show_card", 0, "cup"), Cue("gesture", 5, "cup")], pause_after_ms=0)
+    tl.enqueue(line, ramp_speech(line))
+    works = run(tl, 15)  # 0.6 s: past the gesture cue (0.5 s), far from the clause end (2.0 s)
+    reply, reply_sp = answer_line()
+    tl.enqueue(reply, reply_sp, front=True)
+    works += run(tl, 100)
+    assert [e.kind for w in works for e in w.events] == ["show_card", "gesture"]
+    assert np.array_equal(heard(works)[15 * SAMPLES_PER_FRAME + reply_sp.samples:], ramp_speech(line).pcm)
+
+
+def test_an_answer_carries_its_banner_while_it_plays_and_only_then():
+    from overlay.state import BannerInfo
+
+    tl = LiveTimeline(CARDS, STOCKS)
+    line = make_line("大家好我是今天的主播小暖欢迎来到直播间，今天福利多多。", pause_after_ms=0)
+    tl.enqueue(line, ramp_speech(line))
+    works = run(tl, 10)
+    reply, reply_sp = answer_line()
+    reply = make_line(reply.text, pause_after_ms=400)
+    banner = BannerInfo("@小王", "五元。")
+    tl.enqueue(reply, reply_sp, front=True, banner=banner)
+    works += run(tl, 120)
+    shown = [w.frame for w in works if w.overlay.banner == banner]
+    answer_frames = [w.frame for w in works if w.overlay.subtitle == reply.text]
+    # the answer and its pause (a frame shared with the next line shows the next line)
+    assert shown == answer_frames and len(shown) == (reply_sp.samples + 400 * 48) // SAMPLES_PER_FRAME
+    assert all(w.overlay.banner in (None, banner) for w in works)  # the interrupted line has none
+    assert works[shown[-1] + 1].overlay.banner is None and works[shown[-1] + 1].overlay.subtitle == line.text
+
+
+def test_answering_is_true_from_an_urgent_line_queued_until_it_is_said():
+    tl = LiveTimeline(CARDS, STOCKS)
+    line = make_line("欢迎来到直播间，今天福利多多哦。", pause_after_ms=0)
+    tl.enqueue(line, ramp_speech(line))
+    run(tl, 3)
+    assert not tl.answering
+    reply, reply_sp = answer_line()
+    tl.enqueue(reply, reply_sp, front=True)
+    assert tl.answering
+    states = [(tl.next_frame().overlay.subtitle, tl.answering) for _ in range(80)]
+    assert all(answering for subtitle, answering in states if subtitle == reply.text)
+    assert not states[-1][1] and states[-1][0] is None

@@ -1,6 +1,8 @@
 """Overlays burnt into the video: what a viewer would see, checked on pixels."""
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
@@ -8,7 +10,7 @@ import pytest
 from overlay.anim import BURST_FRAMES
 from overlay.layout import Rect, make_layout
 from overlay.renderer import OverlayRenderer
-from overlay.state import CardInfo, OverlayState, StockInfo
+from overlay.state import BannerInfo, CardInfo, OverlayState, StockInfo
 from overlay.text import ELLIPSIS, fit, measure, wrap
 
 SIZES = [(1280, 720), (1920, 1080)]
@@ -70,11 +72,12 @@ def test_label_also_with_everything_else_on(r720: OverlayRenderer) -> None:
 @pytest.mark.parametrize("w,h", SIZES)
 def test_layout_inside_frame_and_clear_of_face(w: int, h: int) -> None:
     lay = make_layout(w, h)
-    rects = [lay.label, lay.card, lay.stock, lay.effects, lay.subtitle]
+    rects = [lay.label, lay.card, lay.stock, lay.effects, lay.subtitle, lay.banner]
     for rect in rects:
         assert rect.w > 0 and rect.h > 0
         assert rect.inside(w, h), rect
         assert not rect.intersects(lay.face), rect
+    assert not any(lay.banner.intersects(r) for r in (lay.label, lay.card, lay.stock, lay.effects, lay.subtitle))
     assert lay.face == Rect(round(0.22 * w), round(0.08 * h), round(0.52 * w) - round(0.22 * w),
                             round(0.55 * h) - round(0.08 * h))
     assert lay.card.x >= 0.68 * w and lay.card.y >= 0.13 * h and lay.stock.bottom <= 0.71 * h
@@ -255,8 +258,48 @@ def test_save_examples(r720: OverlayRenderer) -> None:
                                                    countdown_age=10, subtitle="最后三秒，准备好了吗？"),
         "/tmp/overlay_burst.png": OverlayState(card=CARD, card_age=90, stock=StockInfo(100, 100), burst_age=12,
                                                subtitle="上链接！宝宝们赶紧拍！"),
+        "/tmp/overlay_banner.png": OverlayState(card=CARD, card_age=30, stock=STOCK, banner=BANNER,
+                                                subtitle=f"{BANNER.who} {BANNER.text}"),
     }
     for path, state in states.items():
         frame = drawn(r720, state)
         assert cv2.imwrite(path, frame)
         assert np.array_equal(cv2.imread(path), frame)
+
+
+BANNER = BannerInfo("@小王、@小李", "这款耳机直播间到手价199元，领券后179元，拍1号链接就行！")
+
+
+def gold(region: np.ndarray) -> np.ndarray:
+    """Pixels of the banner's gold tag (BGR ~ (60, 204, 255))."""
+    b, g, r = (region[..., i].astype(int) for i in range(3))
+    return (b < 120) & (g > 170) & (g < 235) & (r > 225)
+
+
+@pytest.mark.parametrize("w,h", SIZES)
+@pytest.mark.parametrize("banner", [BANNER, BannerInfo("@a", "好"), BannerInfo("@" + "长昵称" * 20, LONG_SUBTITLE)])
+def test_answer_banner_shows_who_asked_and_the_answer_in_its_box(w: int, h: int, banner: BannerInfo) -> None:
+    r = OverlayRenderer(w, h)
+    box = r.layout.banner
+    without = drawn(r, OverlayState())
+    frame = drawn(r, OverlayState(banner=banner))
+    x0, y0, x1, y1 = bbox_of_changes(frame, without)
+    assert box.x <= x0 and box.y <= y0 and x1 <= box.right and y1 <= box.bottom
+    region = crop(frame, box)
+    assert gold(region).sum() > 0.002 * box.w * box.h  # the "@昵称" tag
+    assert (region.min(axis=2) > 235).sum() > 30  # white answer text on the dark panel
+    assert (region.max(axis=2) < 70).sum() > 0.1 * (x1 - x0) * (y1 - y0)
+
+
+def test_banners_differ_by_asker_and_answer_and_stay_clear_of_everything_else(r720: OverlayRenderer) -> None:
+    box = r720.layout.banner
+    a = crop(drawn(r720, OverlayState(banner=BANNER)), box)
+    b = crop(drawn(r720, OverlayState(banner=BannerInfo("@小张", BANNER.text))), box)
+    c = crop(drawn(r720, OverlayState(banner=BannerInfo(BANNER.who, "有的，送耳机保护套和防丢挂绳。"))), box)
+    top = slice(0, round(0.3 * box.h))
+    assert changed(a[top], b[top]).sum() > 200 and changed(a[top.stop:], c[top.stop:]).sum() > 500
+    full = OverlayState(card=CARD, card_age=30, stock=STOCK, subtitle=SUBTITLE)
+    with_banner = drawn(r720, dataclasses.replace(full, banner=BANNER))
+    outside = np.ones((720, 1280), bool)
+    outside[box.y:box.bottom, box.x:box.right] = False
+    assert np.array_equal(with_banner[outside], drawn(r720, full)[outside])  # card, stock, subtitle untouched
