@@ -60,6 +60,10 @@ INSERT OR IGNORE INTO claims (request_id, viewer_id, batch, ok, reason, coupon, 
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
+_INSERT_CLAIMS = _SAVE_CLAIM.strip().rsplit("VALUES", 1)[0] + "VALUES "
+_CLAIM_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+ROWS_PER_INSERT = 300  # 2,700 parameters: well under SQLite's limit of 32,766
+
 _STOP = object()
 
 
@@ -162,8 +166,8 @@ class ClaimsStore:
         if error is None:
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                for sql, params, _ in items:
-                    conn.execute(sql, params)
+                for sql, rows in _runs(items):
+                    _execute_rows(conn, sql, rows)
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 if conn.in_transaction:
@@ -171,6 +175,32 @@ class ClaimsStore:
                 self._failed = error = exc
         assert self._loop is not None
         self._loop.call_soon_threadsafe(_settle, [future for _, _, future in items], error)
+
+
+def _execute_rows(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    """Claims go in as multi-row INSERTs, a few hundred rows a statement.
+
+    sqlite3 lets go of the GIL for every statement step; each time it must win it back from a
+    busy event loop, which can take a switch interval (5 ms). Row by row, a group of 2,000
+    claims would wait seconds for the GIL; in statements of 300 rows it waits a few times.
+    """
+    if sql is not _SAVE_CLAIM:
+        conn.executemany(sql, rows)
+        return
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = rows[start:start + ROWS_PER_INSERT]
+        conn.execute(_INSERT_CLAIMS + ",".join([_CLAIM_VALUES] * len(chunk)), [v for row in chunk for v in row])
+
+
+def _runs(items: list[tuple[str, tuple[Any, ...], Any]]) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """Consecutive items with the same SQL, in order."""
+    runs: list[tuple[str, list[tuple[Any, ...]]]] = []
+    for sql, params, _ in items:
+        if runs and runs[-1][0] is sql:
+            runs[-1][1].append(params)
+        else:
+            runs.append((sql, [params]))
+    return runs
 
 
 def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 
 from script_gen.commands import add_commands as add_script_commands
+from script_gen.llm import LlmConfigError, add_llm_options, llm_from_args
 from script_gen.rundown import RundownError, load_rundown
+from studio.backend import BackendError, check_redis_url, node_name
 from studio.media import RESOLUTIONS, OutputError, check_writable
 from studio.voice_cli import add_commands as add_voice_commands
 
@@ -26,7 +29,7 @@ def _render(args: argparse.Namespace) -> int:
     rundown = load_rundown(args.rundown)
     out = Path(args.output)
     check_writable(out)
-    options = RenderOptions(resolution=args.resolution, seed=args.seed, preset=args.preset)
+    options = RenderOptions(resolution=args.resolution, seed=args.seed, preset=args.preset, llm=llm_from_args(args))
     started = time.perf_counter()
     bar: tqdm | None = None
 
@@ -53,10 +56,15 @@ def _serve(args: argparse.Namespace) -> int:
     from studio.serve import load_secret, serve
     from studio.server import Config
 
+    llm = llm_from_args(args)  # a bad --llm-url is refused before anything is written
     data = Path(args.data)
-    config = Config(data_dir=data, voice_cache=data / "voice-cache", resolution=args.resolution, secret=load_secret(data))
+    redis_url = check_redis_url(args.redis) if args.redis else None  # a bad --redis is refused before anything starts
+    config = Config(data_dir=data, voice_cache=data / "voice-cache", resolution=args.resolution, secret=load_secret(data),
+                    llm=llm, redis_url=redis_url, node=node_name(args.port) if redis_url else None)
     try:
         asyncio.run(serve(config, args.host, args.port, demo=args.command == "demo"))
+    except BackendError as exc:
+        raise CliError(str(exc)) from None
     except OSError as exc:
         if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
             raise
@@ -70,6 +78,7 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="varies the generated phrasing and the host's motion")
     p.add_argument("--preset", default="veryfast", help="libx264 preset (ultrafast … slow)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_llm_options(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--port", type=int, default=8080)
         p.add_argument("--data", default="linkup-data", help="folder for the database, HLS and caches")
         p.add_argument("--resolution", choices=sorted(RESOLUTIONS), default="720p")
+        p.add_argument("--redis", metavar="URL", default=os.environ.get("LINKUP_REDIS_URL") or None,
+                       help="share claims, rooms and streams with other processes through this Redis "
+                            "(redis://host:6379/0; env LINKUP_REDIS_URL; docs/scaling.md); default: embedded, SQLite only")
+        add_llm_options(p)
         p.set_defaults(run=_serve)
     return parser
 
@@ -97,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="linkup: %(levelname)s: %(message)s")
     try:
         return args.run(args)
-    except (RundownError, OutputError, CliError) as exc:
+    except (RundownError, OutputError, CliError, LlmConfigError, BackendError) as exc:
         print(f"linkup: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -15,6 +15,12 @@ sold_out. `closed` goes before `not_open` because it is final: a viewer
 whose player is behind is told to stop retrying. `limit_reached` goes before
 `sold_out` because it is the more useful thing to tell a viewer who already
 holds the coupon.
+
+When a batch ends: when sold out, or at its end time. The end time is the
+media time of the frame that hides its product's card (the segment is over),
+plus a grace period for viewers' players, which run a few seconds behind the
+server's media clock: a viewer who clicked while the card was still on their
+screen is not told `closed`.
 """
 from __future__ import annotations
 
@@ -24,6 +30,8 @@ from types import MappingProxyType
 from typing import Literal
 
 Reason = Literal["not_open", "sold_out", "limit_reached", "closed", "unknown_batch"]
+State = Literal["waiting", "open", "sold_out", "closed"]
+CLOSE_GRACE = 10.0  # media seconds between the card leaving the video and `closed`
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,7 @@ class ClaimResult:
 class _BatchState:
     open_at: float | None = None
     closed: bool = False
+    closes_at: float | None = None  # the end time (media seconds), once known
     by_viewer: dict[str, int] = field(default_factory=dict)
     granted: int = 0
 
@@ -101,8 +110,43 @@ class Deals:
     def close(self, batch: str) -> None:
         self._states[batch].closed = True
 
+    def end_at(self, batch: str, media_time: float) -> None:
+        """Claims from `media_time` on are refused as closed (the first end time stays)."""
+        state = self._states[batch]
+        if state.closes_at is None:
+            state.closes_at = media_time
+
+    def cue(self, stream_id: str, kind: str, product_id: str, media_time: float) -> list[str]:
+        """Apply a show event to the stream's batches of that product; the batches it opened or ended.
+
+        `link_up` opens a batch that has not ended (a looping show's second link-up leaves an
+        ended batch ended); `hide_card` ends an open batch after CLOSE_GRACE.
+        """
+        touched = []
+        for b in self._batches.values():
+            if b.stream_id != stream_id or b.product_id != product_id:
+                continue
+            state = self._states[b.batch]
+            ended = state.closed or state.closes_at is not None
+            if kind == "link_up" and not ended:
+                self.open(b.batch, media_time)
+                touched.append(b.batch)
+            elif kind == "hide_card" and state.open_at is not None and not ended:
+                self.end_at(b.batch, media_time + CLOSE_GRACE)
+                touched.append(b.batch)
+        return touched
+
     def open_at(self, batch: str) -> float | None:
         return self._states[batch].open_at
+
+    def state(self, batch: str, media_time: float) -> State:
+        """What the claim button should say at `media_time`."""
+        s = self._states[batch]
+        if s.closed or (s.closes_at is not None and media_time >= s.closes_at):
+            return "closed"
+        if s.granted >= self._batches[batch].stock:
+            return "sold_out"
+        return "waiting" if s.open_at is None else "open"
 
     def decide(self, req: ClaimRequest) -> ClaimResult:
         known = self._answers.get(req.request_id)
@@ -143,7 +187,7 @@ class Deals:
             return ClaimResult(req.request_id, False, "unknown_batch")
         state = self._states[req.batch]
         left = b.stock - state.granted
-        if state.closed:
+        if state.closed or (state.closes_at is not None and req.media_time >= state.closes_at):
             return ClaimResult(req.request_id, False, "closed", left=left)
         if state.open_at is None or req.media_time < state.open_at:
             return ClaimResult(req.request_id, False, "not_open", left=left)

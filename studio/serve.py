@@ -46,7 +46,9 @@ async def serve(config: Config, host: str, port: int, *, demo: bool = False, rea
     try:
         buyer = studio.tokens.issue(Identity("buyer", "buyer-demo", "采销小李"))
         brand = studio.tokens.issue(Identity("brand", "brand-demo", "声屿官方旗舰店"))
-        if demo:
+        if demo and "demo" in studio.streams:  # --redis: another process runs the demo show; this one serves it too
+            print(f"LinkUp demo (its show runs on another process): {base}/watch/demo")
+        elif demo:
             rundown = load_rundown(DEMO_RUNDOWN)
             await seed_demo(app[CATALOG], "brand-demo", rundown)
             stream = await studio.add_stream(rundown, stream_id="demo", brand_id="brand-demo")
@@ -56,6 +58,8 @@ async def serve(config: Config, host: str, port: int, *, demo: bool = False, rea
         print(f"  buyer console:  {base}/console?token={buyer}")
         print(f"  brand page:     {base}/brand?token={brand}")
         print(f"  API:            {base}/api/streams")
+        if studio.cluster is not None:
+            print(f"  scale-out:      claims, rooms and streams shared through Redis as node {studio.cluster.node}")
         print(f"  buyer token:    {buyer}")
         print(f"  brand token:    {brand}")
         print("Ctrl-C stops the server (segments are finished and sockets closed cleanly).", flush=True)

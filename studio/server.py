@@ -23,16 +23,18 @@ from avatar.voice.preflight import preflight, rundown_lines
 from avatar.voice.profile import VoiceProfile
 from script_gen.answer import AnswerQueue, FlashSaleState, LiveFacts
 from script_gen.lint import lint
+from script_gen.llm import LlmClient, LlmConfig, phrase_answer
 from script_gen.rundown import Rundown, RundownError, parse_rundown
 from studio.auth import Identity, Role, TokenError, Tokens
-from studio.claims_store import ClaimsStore
-from studio.claims_store import claim as claim_coupon
-from studio.deals import Batch, ClaimRequest, Deals
-from studio.hub import Client, Hub
+from studio.backend import ClaimsUnavailable, build_backends
+from studio.deals import Batch, ClaimRequest
+from studio.feedback import Feedback, deal_event
+from studio.hub import Client
 from studio.live import LiveShow
 from studio.live_timeline import LiveEvent
 from studio.moderation import CommentPolicy
 from studio.payload import PayloadError, take
+from studio.ratelimit import ClaimGuard, ClaimLimits
 from studio.render import ASSETS, build_scripts, card_for
 from studio.reservations import Reservations
 from studio.rtmp import check_rtmp_url
@@ -77,6 +79,10 @@ class Config:
     voice_cache: Path | None = None
     resolution: str = "720p"
     secret: bytes | None = None
+    redis_url: str | None = None  # set: claims, rooms and streams are shared with other processes (docs/scaling.md)
+    node: str | None = None  # this process's name among them (a stable one replays its own pending orders)
+    redis_idle_timeout: float = 30.0  # seconds before another process takes over a dead one's pending orders
+    llm: LlmConfig | None = None  # a language model writes scripts and words answers (docs/llm.md); None: offline
 
 
 class Studio:
@@ -85,14 +91,21 @@ class Studio:
     def __init__(self, config: Config) -> None:
         self.config = config
         config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.llm = None if config.llm is None else LlmClient(config.llm)
         self.tokens = Tokens(config.secret)
         self.streams: dict[str, Stream] = {}
-        self.hub = Hub()
-        self.deals = Deals()
-        self.store = ClaimsStore(config.data_dir / "claims.sqlite3")
+        backends = build_backends(config)  # embedded (SQLite, this process) unless config.redis_url
+        self.hub = backends.hub
+        self.claims = backends.claims
+        self.deals = backends.claims.deals  # read view: batches, stock left, open times, button state
+        self.store = backends.claims.store
+        self.bus = backends.bus  # room-wide messages: local Hub, or every process's on Redis
+        self.cluster = backends.cluster
         self.comments = CommentPolicy()
         self.reservations = Reservations(config.data_dir / "reservations.sqlite3")
         self.toasts = ToastThrottle()
+        self.claim_guard = ClaimGuard(ClaimLimits.from_env())
+        self.feedback = Feedback(self.bus.publish)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._scheduler: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -106,8 +119,10 @@ class Studio:
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         await self.hub.start()
-        await self.store.start()
-        self.store.load(self.deals)
+        await self.claims.start()
+        await self.bus.start()
+        if self.cluster is not None:
+            await self.cluster.start(self)
         self._scheduler = asyncio.create_task(self._run_schedule())
 
     async def _run_schedule(self) -> None:
@@ -131,9 +146,15 @@ class Studio:
         for stream in self.streams.values():
             if stream.show is not None:
                 await stream.show.stop()
+        if self.cluster is not None:
+            await self.cluster.close()
+        self.feedback.close()  # no trailing deal update after the rooms are gone
         await self.hub.close()
-        await self.store.close()
+        await self.bus.close()
+        await self.claims.close()
         self.reservations.close()
+        if self.llm is not None:
+            await self.llm.close()
 
     async def add_stream(self, rundown: Rundown, stream_id: str | None = None, starts_at: float | None = None,
                          brand_id: str | None = None) -> Stream:
@@ -148,25 +169,27 @@ class Studio:
             known = self.deals.batches.get(batch.batch)
             if known is not None and known.stream_id != stream.id:
                 raise ValueError(f"flash_sale.batch {batch.batch!r} belongs to stream {known.stream_id!r}: use a new batch id")
+        if self.cluster is not None:  # shared with every process (ValueError: the id or a batch is taken)
+            await self.cluster.announce(stream, batches)
         stream.reservations = await self.reservations.count(stream.id)
         self.streams[stream.id] = stream
         for batch in batches:
-            if batch.batch not in self.deals.batches:  # a restarted stream keeps its batches and claims
-                self.deals.add_batch(batch)
-                await self.store.save_batch(batch)
+            await self.claims.add_batch(batch)  # a restarted stream keeps its batches and claims
         return stream
 
     async def go_live(self, stream: Stream) -> None:
         if stream.show is not None or stream.ended:
             return
+        if self.cluster is not None and self.cluster.forward_go_live(stream):
+            return  # its show runs on the process that created it
         show = LiveShow(stream.id, stream.rundown, self.config.data_dir / "hls" / stream.id,
                         voice_cache=self.config.voice_cache, resolution=self.config.resolution,
                         record_dir=self.config.data_dir / "recordings",
-                        voice=self.voice_of(stream),
+                        voice=self.voice_of(stream), pack_dir=await asyncio.to_thread(self.host_of, stream), llm=self.llm,
                         on_event=lambda ev: self._from_render_thread(stream, ev))
         stream.show = show
         await show.start()
-        self.hub.publish(stream.id, {"type": "status", "status": "live"})
+        self.bus.publish(stream.id, {"type": "status", "status": "live"})
 
     async def answer(self, stream: Stream, nickname: str, question: str) -> None:
         """A viewer's question goes to the host, answered from the facts after the current line.
@@ -186,7 +209,8 @@ class Studio:
         if reply is None:
             return
         names = "、".join(f"@{n}" for n in queue.askers(reply))
-        await show.command("say", text=f"{names} {reply.text}")
+        text = (await phrase_answer(self.llm, reply, stream.rundown, queue.live)).value  # checked, else offline
+        await show.command("say", text=f"{names} {text}")
 
     def live_facts(self, stream: Stream) -> LiveFacts:
         rd = stream.rundown
@@ -207,6 +231,16 @@ class Studio:
 
         return load_voice_profile(self.config.data_dir, stream.brand_id)
 
+    def host_of(self, stream: Stream) -> Path | None:
+        """The host pack a stream is drawn with: its brand's active host (brand page), else None (the rundown's)."""
+        if stream.brand_id is None:
+            return None
+        from studio.host_api import (
+            active_pack,  # host_api builds on this module's helpers
+        )
+
+        return active_pack(self.config.data_dir, stream.brand_id)
+
     def _from_render_thread(self, stream: Stream, event: LiveEvent) -> None:
         assert self.loop is not None
         self.loop.call_soon_threadsafe(self._on_event, stream, event)
@@ -217,13 +251,15 @@ class Studio:
             payload["value"] = event.value
         if event.text is not None:
             payload["text"] = event.text
-        if event.kind == "link_up":
-            for batch in self.deals.batches.values():
-                if batch.stream_id == stream.id and batch.product_id == event.product_id:
-                    self.deals.open(batch.batch, event.media_time)
-                    payload.setdefault("batches", []).append(batch.batch)
+        batches = self.claims.cue(stream.id, event.kind, event.product_id, event.media_time)
+        if batches:  # link_up: the batches it opened; hide_card: the batches it ended
+            payload["batches"] = batches
+        if event.kind == "hide_card":  # every viewer's claim button closes with the card
+            for batch in batches:
+                self.feedback.update(stream.id, deal_event(batch, "closed", self.deals.left(batch),
+                                                           self.deals.granted(batch), event.media_time))
         stream.events.append(payload)
-        self.hub.publish(stream.id, {"type": "event", "event": payload})
+        self.bus.publish(stream.id, {"type": "event", "event": payload}, history=True)
 
     def describe(self, stream: Stream) -> dict[str, Any]:
         return {
@@ -459,7 +495,7 @@ async def control(request: web.Request) -> web.Response:
         await stream.show.command(action, product_id=product_id, text=fields.get("text"))
         if action == "end":
             stream.ended = True
-            studio.hub.publish(stream.id, {"type": "status", "status": "ended"})
+            studio.bus.publish(stream.id, {"type": "status", "status": "ended"})
     return web.json_response({"ok": True, "status": stream.status})
 
 
@@ -492,7 +528,8 @@ async def viewer_socket(request: web.Request) -> web.StreamResponse:
     studio: Studio = request.app[STUDIO]
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=4096, compress=False)  # one encoded frame serves every viewer
     await ws.prepare(request)
-    client = Client(ws, who.subject, who.name)
+    client = Client(ws, who.subject, who.name, request.transport,
+                    studio.claim_guard.address_of(request.remote, request.headers.get("X-Forwarded-For")))
     studio.hub.join(stream.id, client)
     studio.hub.send(client, {"type": "hello", "viewer": {"id": who.subject, "nickname": who.name},
                              "stream": studio.details(stream), "events": stream.events})
@@ -517,12 +554,12 @@ async def handle_viewer_message(studio: Studio, stream: Stream, client: Client, 
                 studio.hub.send(client, {"type": "error", "message": verdict.error})
                 return
             stream.comment_times.append(time.monotonic())
-            studio.hub.comment(stream.id, {"id": secrets.token_hex(6), "viewer_id": client.viewer_id,
+            studio.bus.comment(stream.id, {"id": secrets.token_hex(6), "viewer_id": client.viewer_id,
                                            "nickname": client.nickname, "text": verdict.text, "ts": time.time()})
             await studio.answer(stream, client.nickname, verdict.text)
         elif kind == "like":
             fields = take(data, {"type": str}, {"count": int})
-            studio.hub.like(stream.id, max(1, min(50, fields.get("count", 1))))
+            studio.bus.like(stream.id, max(1, min(50, fields.get("count", 1))))
         elif kind == "claim":
             fields = take(data, {"type": str, "request_id": str, "batch": str})
             await claim(studio, stream, client, fields["request_id"], fields["batch"])
@@ -536,7 +573,16 @@ async def claim(studio: Studio, stream: Stream, client: Client, request_id: str,
     media_time = stream.show.media_time if stream.show is not None else 0.0
     # request ids are chosen by clients: scope them to the viewer so two viewers never share an answer
     req = ClaimRequest(f"{client.viewer_id}:{request_id[:64]}", client.viewer_id, stream.id, batch, media_time)
-    result = await claim_coupon(studio.deals, studio.store, req)  # answered only once durable
+    wait = studio.claim_guard.check(client.viewer_id, client.address, time.monotonic())
+    if wait is not None:  # not an answer: nothing is decided or stored, the same request id may come again
+        studio.hub.send(client, {"type": "claim_result", "request_id": request_id[:64], "ok": False,
+                                 "reason": "rate_limited", "retry_after": round(wait, 3)})
+        return
+    try:
+        result = await studio.claims.claim(req)  # answered only once durable (SQLite, or Redis's AOF)
+    except ClaimsUnavailable as exc:  # nothing acknowledged: the same request id may be sent again
+        studio.hub.send(client, {"type": "error", "message": str(exc)})
+        return
     answer: dict[str, Any] = {"type": "claim_result", "request_id": request_id[:64], "ok": result.ok}
     if result.reason:
         answer["reason"] = result.reason
@@ -544,13 +590,14 @@ async def claim(studio: Studio, stream: Stream, client: Client, request_id: str,
         answer["coupon"] = result.coupon
     studio.hub.send(client, answer)
     if result.ok:
+        left = studio.deals.left(batch)  # now, not at this claim's decision: updates never go backwards
         if stream.show is not None:
-            stream.show.set_stock(studio.deals.batches[batch].product_id, result.left)
-        event = {"kind": "stock", "batch": batch, "left": result.left, "media_time": media_time}
-        studio.hub.publish(stream.id, {"type": "event", "event": event})
+            stream.show.set_stock(studio.deals.batches[batch].product_id, left)
+        studio.feedback.update(stream.id, deal_event(batch, studio.deals.state(batch, media_time), left,
+                                                     studio.deals.granted(batch), media_time))
         if studio.toasts.allow(stream.id, time.monotonic()):
             toast = f"{mask_nickname(client.nickname)} 抢到了 {result.coupon or '优惠券'}"
-            studio.hub.publish(stream.id, {"type": "event", "event": {"kind": "toast", "text": toast, "media_time": media_time}})
+            studio.bus.publish(stream.id, {"type": "event", "event": {"kind": "toast", "text": toast, "media_time": media_time}})
 
 
 async def page(request: web.Request) -> web.FileResponse:
@@ -605,6 +652,9 @@ def build_app(studio: Studio) -> web.Application:
     from studio.voice_api import add_voice_routes
 
     add_voice_routes(app)
+    from studio.host_api import add_host_routes
+
+    add_host_routes(app)
     app.router.add_static("/static", WEB)
 
     async def on_startup(app: web.Application) -> None:

@@ -76,6 +76,26 @@ def test_200_concurrent_claims_on_50_coupons_then_restart(tmp_path: Path) -> Non
     assert rows(db, "SELECT count(*) FROM claims") == [(201,)]
 
 
+def test_a_big_group_with_retries_inside_it_keeps_one_row_per_request(tmp_path: Path) -> None:
+    db = tmp_path / "claims.db"
+    batch = Batch("big", "s1", "p1", 500, 1, "券")
+
+    async def wave() -> list[ClaimResult]:
+        deals, store = await opened(db, batch)
+        try:  # 1,000 at once: several multi-row INSERTs in one transaction, retries among them
+            return await asyncio.gather(*(
+                claim(deals, store, ClaimRequest(f"r{i % 800}", f"v{i % 800}", "s1", "big", 1.0)) for i in range(1000)))
+        finally:
+            await store.close()
+
+    results = asyncio.run(wave())
+    assert sum(r.ok for r in results[:800]) == 500
+    assert results[800:] == results[:200]  # a retry in the same group gets the first answer
+    assert rows(db, "SELECT count(*), sum(ok), count(DISTINCT viewer_id) FROM claims") == [(800, 500, 800)]
+    on_disk = dict(rows(db, "SELECT request_id, ok FROM claims"))
+    assert all(on_disk[r.request_id] == r.ok for r in results)
+
+
 def test_restart_restores_grants_per_viewer_and_batches(tmp_path: Path) -> None:
     db = tmp_path / "claims.db"
     two_each = Batch("b2", "s1", "p2", 10, 2, "立减30")

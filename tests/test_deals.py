@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from studio.deals import Batch, ClaimRequest, ClaimResult, Deals
+from studio.deals import CLOSE_GRACE, Batch, ClaimRequest, ClaimResult, Deals
 
 B1 = Batch("b1", "s1", "p1", 2, 1, "满199减20")
 B2 = Batch("b2", "s1", "p2", 3, 2, "立减30")
@@ -93,7 +93,7 @@ def test_add_batch_twice_with_other_terms_is_refused() -> None:
 
 # An op is (kind, index, t). Claims: request index i always means the same attempt, by viewer
 # i % 3 on batch NAMES[(i // 3) % 6]. Open and close: batch BATCHES[i % 3].
-KINDS = ("claim",) * 12 + ("open",) * 2 + ("close", "restart")
+KINDS = ("claim",) * 12 + ("open",) * 2 + ("close", "end", "restart")
 OPS = st.tuples(st.sampled_from(KINDS), st.integers(0, RIDS - 1), st.sampled_from([0.0, 1.0, 2.0, 3.0]))
 
 
@@ -104,6 +104,7 @@ class Harness:
         self.deals = fresh()
         self.open_at: dict[str, float] = {}
         self.closed: set[str] = set()
+        self.ends: dict[str, float] = {}  # end times (media seconds)
         self.told: dict[str, ClaimResult] = {}  # final answers, by request id
         self.batch_of: dict[str, str] = {}
         self.viewer_of: dict[str, str] = {}
@@ -123,6 +124,13 @@ class Harness:
         self.deals.close(batch)
         self.closed.add(batch)
 
+    def end(self, batch: str, t: float) -> None:
+        self.deals.end_at(batch, t)
+        self.ends.setdefault(batch, t)
+
+    def ended(self, batch: str, t: float) -> bool:
+        return batch in self.closed or (batch in self.ends and t >= self.ends[batch])
+
     def claim(self, i: int, t: float) -> None:
         rid, viewer, batch = f"r{i}", f"v{i % VIEWERS}", NAMES[(i // VIEWERS) % len(NAMES)]
         b = next((b for b in BATCHES if b.batch == batch), None)
@@ -133,7 +141,7 @@ class Harness:
             assert result == self.told[rid]
             return
         if result.ok:
-            assert b is not None and batch not in self.closed and t >= self.open_at[batch]
+            assert b is not None and not self.ended(batch, t) and t >= self.open_at[batch]
             assert result.coupon == b.coupon
         elif result.reason == "not_open":
             assert batch not in self.open_at or t < self.open_at[batch]
@@ -142,7 +150,7 @@ class Harness:
         elif result.reason == "sold_out":
             assert b is not None and before[1] == b.stock
         elif result.reason == "closed":
-            assert batch in self.closed
+            assert self.ended(batch, t)
         else:
             assert result.reason == "unknown_batch" and (b is None or b.stream_id != "s1")
         if result.reason != "not_open":
@@ -158,6 +166,8 @@ class Harness:
             self.deals.open(batch, t)
         for batch in self.closed:
             self.deals.close(batch)
+        for batch, t in self.ends.items():
+            self.deals.end_at(batch, t)
 
     def check(self) -> None:
         for b in BATCHES:
@@ -176,8 +186,25 @@ def test_random_interleavings_with_restarts_keep_every_promise(ops: list[tuple[s
             h.open(BATCHES[i % 3].batch, t)
         elif kind == "close":
             h.close(BATCHES[i % 3].batch)
+        elif kind == "end":
+            h.end(BATCHES[i % 3].batch, t)
         elif kind == "claim":
             h.claim(i, t)
         else:
             h.restart()
         h.check()
+
+
+def test_a_batch_ends_a_grace_period_after_its_card_leaves_the_video() -> None:
+    deals = fresh()
+    assert deals.cue("s1", "link_up", "p1", 5.0) == ["b1"] and deals.state("b1", 5.0) == "open"
+    assert deals.cue("s2", "link_up", "p1", 5.0) == []  # another stream's cue touches nothing here
+    assert deals.cue("s1", "hide_card", "p1", 20.0) == ["b1"]
+    closes = 20.0 + CLOSE_GRACE
+    assert deals.decide(req("late", "v0", "b1", closes - 0.04)).ok  # the viewer's player still shows the card
+    assert deals.decide(req("later", "v1", "b1", closes)) == ClaimResult("later", False, "closed", left=1)
+    assert deals.state("b1", closes - 1) == "open" and deals.state("b1", closes) == "closed"
+    # a looping show links the product up again: the ended batch stays ended, and is not offered
+    assert deals.cue("s1", "link_up", "p1", 60.0) == [] and deals.open_at("b1") == 5.0
+    assert deals.cue("s1", "hide_card", "p2", 61.0) == []  # b2 never opened: nothing to end
+    assert deals.state("b2", 61.0) == "waiting"

@@ -32,9 +32,10 @@ class Studio:
 
 
 @asynccontextmanager
-async def studio(policy: CommentPolicy | None = None, queue_limit: int = 256) -> AsyncIterator[Studio]:
+async def studio(policy: CommentPolicy | None = None, buffer_limit: int = 256 * 1024,
+                 chunk: int = 1000) -> AsyncIterator[Studio]:
     """A tiny app shaped like the real one: join on connect, comments through the policy."""
-    hub = Hub(batch_interval=0.05)
+    hub = Hub(batch_interval=0.05, chunk=chunk)
     policy = policy or CommentPolicy()
     clients: list[Client] = []
     ids = itertools.count(1)
@@ -44,7 +45,7 @@ async def studio(policy: CommentPolicy | None = None, queue_limit: int = 256) ->
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         viewer = request.query["viewer"]
-        client = Client(ws, viewer, request.query["nick"], queue_limit=queue_limit)
+        client = Client(ws, viewer, request.query["nick"], request.transport, buffer_limit=buffer_limit)
         room = request.match_info["room"]
         hub.join(room, client)
         clients.append(client)
@@ -168,7 +169,7 @@ def test_viewer_count_updates_on_change_and_is_throttled():
             counts = [m["count"] for m in await read_until(a, lambda m: m.get("count") == 11)
                       if m["type"] == "viewers"]
             assert counts[-1] == 11 and len(counts) <= 3  # 10 joins, at most one message a second
-            assert all(x != y for x, y in zip(counts, counts[1:]))  # only changes are sent
+            assert all(x != y for x, y in itertools.pairwise(counts))  # only changes are sent
             for ws in others[:4]:
                 await ws.close()
             counts = [m["count"] for m in await read_until(a, lambda m: m.get("count") == 7)
@@ -194,11 +195,11 @@ def test_likes_are_aggregated():
 
 
 def test_slow_reader_is_cut_off_and_memory_stays_bounded():
-    limit = 16
+    limit = 1_000_000  # bytes left unread in the server
     big = "货" * 100_000  # ~300 KB of JSON per message
 
     async def scenario():
-        async with studio(queue_limit=limit) as s:
+        async with studio(buffer_limit=limit) as s:
             slow = await s.connect("slow")  # never reads until the end
             normal = await s.connect("normal")
             slow_client = s.clients[0]
@@ -222,7 +223,7 @@ def test_slow_reader_is_cut_off_and_memory_stays_bounded():
                     progress.clear()
                     await progress.wait()
             assert s.hub.count(ROOM) == 1, "the slow reader was never cut off"
-            assert peak <= limit
+            assert peak <= limit + 300_100  # never more than one frame past the limit
             assert published < 400
 
             s.hub.publish(ROOM, {"type": "event", "event": {"kind": "toast", "text": "after", "seq": published}})
@@ -239,8 +240,8 @@ def test_slow_reader_is_cut_off_and_memory_stays_bounded():
                     seqs.append(m["event"]["seq"])
             assert msg.type is aiohttp.WSMsgType.CLOSE
             assert (msg.data, msg.extra) == (1008, "too slow")
-            assert seqs == list(range(len(seqs))) and len(seqs) < published
-            assert slow_client.pending <= limit
+            assert seqs == list(range(len(seqs))) and len(seqs) <= published  # in order, then cut off
+            assert slow_client.pending <= limit + 300_100
 
     run(scenario)
 
@@ -255,5 +256,26 @@ def test_close_says_going_away_to_every_viewer():
                     pass
                 assert (msg.type, msg.data) == (aiohttp.WSMsgType.CLOSE, 1001)
             assert s.hub.count(ROOM) == 0
+
+    run(scenario)
+
+
+def test_big_room_fans_out_in_chunks_in_order_and_drops_leavers():
+    async def scenario():
+        async with studio(chunk=2) as s:  # a "big" room: more viewers than one chunk
+            viewers = [await s.connect(f"v{i}") for i in range(5)]
+            for k in range(20):  # published faster than the rounds go out: later ones ride together
+                s.hub.publish(ROOM, {"type": "event", "event": {"kind": "toast", "seq": k}})
+            await viewers[4].close()  # leaves while the fan-out is under way
+            for ws in viewers[:4]:
+                got = await read_until(ws, lambda m: m.get("event", {}).get("seq") == 19)
+                assert [m["event"]["seq"] for m in got if m["type"] == "event"] == list(range(20))
+            assert s.hub.count(ROOM) == 4
+            s.hub.publish(ROOM, {"type": "event", "event": {"kind": "toast", "seq": 20}})
+            await s.hub.close()  # a fan-out still running is stopped, then everyone is told goodbye
+            for ws in viewers[:4]:
+                while (msg := await ws.receive()).type is aiohttp.WSMsgType.TEXT:
+                    pass
+                assert msg.data == 1001
 
     run(scenario)

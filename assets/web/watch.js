@@ -8,6 +8,7 @@ let hls = null;
 let mediaEpoch = null;       // wall-clock seconds of media time 0 (EXT-X-PROGRAM-DATE-TIME domain)
 const held = [];             // events waiting for the player to reach them
 const openBatches = new Map();
+const ended = new Map();      // batch -> "sold_out" | "closed": its claim button stays shut
 
 function mediaNow() {
   if (hls && hls.playingDate && mediaEpoch !== null) return hls.playingDate.getTime() / 1000 - mediaEpoch;
@@ -31,18 +32,35 @@ function show(event) {
       $("deal").dataset.batch = batch;
       $("deal").querySelector(".deal-title").textContent = "上链接啦！限量秒杀券";
       $("claim").disabled = false;
+      if (ended.has(batch)) shut(ended.get(batch));
     }
     line(null, "🔥 上链接！", "sys");
-  } else if (event.kind === "stock" && $("deal").dataset.batch === event.batch) {
-    $("deal").querySelector(".deal-left").textContent = event.left > 0 ? `剩余 ${event.left} 张` : "已抢光";
-    if (event.left <= 0) $("claim").disabled = true;
+  } else if (event.kind === "deal") {
+    deal(event);
   } else if (event.kind === "gesture" && event.text) {
     line("主播", event.text, "sys");
   } else if (event.kind === "toast") {
     line(null, `🎉 ${event.text}`, "sys");
   } else if (event.kind === "hide_card") {
+    for (const b of event.batches || []) ended.set(b, "closed");
     $("deal").hidden = true;
   }
+}
+
+const SHUT = { sold_out: "已抢光", closed: "已结束" };
+function shut(state) {
+  $("claim").disabled = true;
+  $("claim").textContent = SHUT[state];
+}
+
+// A deal update: stock left and how many got one (throttled by the server); sold out and closed shut the button.
+function deal(event) {
+  if (ended.has(event.batch) && event.state === "open") return;  // a late count never reopens a finished sale
+  if (event.state === "sold_out" || event.state === "closed") ended.set(event.batch, event.state);
+  if ($("deal").dataset.batch !== event.batch) return;
+  const left = event.state === "sold_out" ? "已抢光" : `剩余 ${event.left} 张`;
+  $("deal").querySelector(".deal-left").textContent = `${left} · ${event.claimed} 人已抢`;
+  if (ended.has(event.batch)) shut(ended.get(event.batch));
 }
 
 function release() {
@@ -122,19 +140,30 @@ async function main() {
   } else $("status").textContent = "直播已结束";
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const ws = new WebSocket(`${scheme}://${location.host}${stream.ws_url}?token=${encodeURIComponent(me.token)}`);
+  let greeted = false;
   ws.onmessage = (m) => {
     const msg = JSON.parse(m.data);
-    if (msg.type === "hello") { mediaEpoch = msg.stream.media_epoch ?? mediaEpoch; msg.events.forEach(hold); }
+    greeted = true;
+    if (msg.type === "hello") {
+      mediaEpoch = msg.stream.media_epoch ?? mediaEpoch;
+      for (const b of msg.stream.batches || []) if (b.left <= 0) ended.set(b.batch, "sold_out");
+      msg.events.forEach(hold);
+    }
     else if (msg.type === "status" && msg.status === "live") whenLive(goLive);
     else if (msg.type === "status" && msg.status === "ended") $("status").textContent = "直播已结束";
     else if (msg.type === "comments") msg.items.forEach((c) => line(c.nickname, c.text));
+    else if (msg.type === "event" && msg.event.kind === "deal" && msg.event.state === "sold_out") deal(msg.event);  // at once, not held
     else if (msg.type === "event") hold(msg.event);
     else if (msg.type === "viewers") $("viewers").textContent = `${msg.count} 人在看`;
     else if (msg.type === "likes") $("likes").textContent = `${msg.total} 赞`;
     else if (msg.type === "claim_result") claimed(msg);
     else if (msg.type === "error") line(null, msg.message, "sys");
   };
-  ws.onclose = () => { $("status").textContent = "连接已断开"; };
+  ws.onclose = (e) => {
+    // a refused token (e.g. the server's key changed) fails the handshake: forget it so a reload gets a new one
+    if (!greeted) sessionStorage.removeItem("linkup-viewer");
+    $("status").textContent = e.reason ? `连接已断开：${e.reason}` : "连接已断开";
+  };
   $("say").onsubmit = (e) => {
     e.preventDefault();
     const text = $("text").value.trim();
@@ -149,14 +178,17 @@ async function main() {
   requestAnimationFrame(release);
 }
 
-const REASONS = { not_open: "还没开抢", sold_out: "已抢光", limit_reached: "每人限领，已领过啦", closed: "活动已结束", unknown_batch: "券不存在" };
+const REASONS = { not_open: "还没开抢", sold_out: "已抢光", limit_reached: "每人限领，已领过啦", closed: "活动已结束",
+  unknown_batch: "券不存在", rate_limited: "手速太快啦，请稍后再试" };
 function claimed(msg) {
   if (msg.ok) {
     const li = document.createElement("li"); li.textContent = `✅ ${msg.coupon || "优惠券"}`; $("coupons").append(li);
     $("claim").textContent = "已抢到";
   } else {
     line(null, `抢券失败：${REASONS[msg.reason] || msg.reason}`, "sys");
-    $("claim").disabled = msg.reason === "sold_out" || msg.reason === "limit_reached";
+    if (msg.reason === "sold_out" || msg.reason === "closed") { ended.set($("deal").dataset.batch, msg.reason); shut(msg.reason); }
+    else if (msg.reason === "rate_limited") setTimeout(() => { if (!ended.has($("deal").dataset.batch)) $("claim").disabled = false; }, msg.retry_after * 1000);
+    else $("claim").disabled = msg.reason === "limit_reached";
   }
 }
 
