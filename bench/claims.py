@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import uvloop
 from liveserver import ServerProcess
 
 
@@ -153,7 +154,7 @@ async def clients_main(port: int, stream: str, batch: str, viewers: list[tuple[s
 
 
 def clients_proc(*args: object) -> None:
-    asyncio.run(clients_main(*args))  # type: ignore[arg-type]
+    uvloop.run(clients_main(*args))  # type: ignore[arg-type]
 
 
 def drive(port: int, tokens: list[tuple[str, str]], procs: int, echo: bool, warmup: float, seconds: float,

@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import Self
 
+import uvloop
+
 ROOT = Path(__file__).resolve().parents[1]
 
 RUNDOWN = """
@@ -176,4 +178,4 @@ if __name__ == "__main__":
     args = ap.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, args.nofile), hard))
-    asyncio.run(_echo() if args.echo else _serve(args.data, args.stock, args.limit, args.stream, args.batch, args.redis))
+    uvloop.run(_echo() if args.echo else _serve(args.data, args.stock, args.limit, args.stream, args.batch, args.redis))
