@@ -29,10 +29,10 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from script_gen.llm import LlmConfig, add_llm_options, llm_from_args  # noqa: E402
-from script_gen.rundown import load_rundown  # noqa: E402
-from studio.render import DEMO_RUNDOWN  # noqa: E402
-from studio.server import Config, Studio, build_app  # noqa: E402
+from script_gen.llm import LlmConfig, add_llm_options, llm_from_args
+from script_gen.rundown import load_rundown
+from studio.render import DEMO_RUNDOWN
+from studio.server import Config, Studio, build_app
 
 QUESTIONS = ["多少钱？", "有优惠券吗", "怎么买", "还有货吗", "有赠品吗", "能七天无理由吗", "是正品吗", "你是真人吗"]
 

@@ -25,13 +25,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from avatar.host.factory import make_host  # noqa: E402
-from avatar.host.lips import VisemeTrack, drive, mouth_openness, nod_after  # noqa: E402
-from avatar.host.pack import PhotoPack, load_pack  # noqa: E402
-from avatar.photo.rig import build_pack  # noqa: E402
-from avatar.voice.base import VoiceSettings  # noqa: E402
-from avatar.voice.offline import OfflineEngine  # noqa: E402
-from studio.clock import FPS, SAMPLES_PER_FRAME, frame_of_sample, seconds_to_samples  # noqa: E402
+from avatar.host.factory import make_host
+from avatar.host.lips import VisemeTrack, drive, mouth_openness, nod_after
+from avatar.host.pack import PhotoPack, load_pack
+from avatar.photo.rig import build_pack
+from avatar.voice.base import VoiceSettings
+from avatar.voice.offline import OfflineEngine
+from studio.clock import FPS, SAMPLES_PER_FRAME, frame_of_sample, seconds_to_samples
 
 PHOTO = Path(__file__).resolve().parent.parent / "tests" / "data" / "astronaut.png"
 SCRIPT = [

@@ -23,10 +23,10 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from script_gen.rundown import load_rundown  # noqa: E402
-from studio.auth import Identity  # noqa: E402
-from studio.render import DEMO_RUNDOWN  # noqa: E402
-from studio.server import Config, Studio, build_app  # noqa: E402
+from script_gen.rundown import load_rundown
+from studio.auth import Identity
+from studio.render import DEMO_RUNDOWN
+from studio.server import Config, Studio, build_app
 
 CARD = (slice(100, 520), slice(880, 1245))  # the card panel at 720p
 

@@ -19,10 +19,10 @@ import av
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from script_gen.rundown import load_rundown  # noqa: E402
-from studio.clock import FPS  # noqa: E402
-from studio.media import RESOLUTIONS, EncoderSettings, bgr_to_yuv_frame  # noqa: E402
-from studio.render import (  # noqa: E402
+from script_gen.rundown import load_rundown
+from studio.clock import FPS
+from studio.media import RESOLUTIONS, EncoderSettings, bgr_to_yuv_frame
+from studio.render import (
     DEMO_RUNDOWN,
     RenderOptions,
     ShowRenderer,

@@ -78,9 +78,7 @@ def _units(text: str) -> list[str]:
     units: list[str] = []
     for ch in text:
         latin = ch.isascii() and (ch.isalnum() or ch in ".%+-/")
-        if units and ch in _NO_LINE_START:
-            units[-1] += ch
-        elif units and latin and units[-1][-1].isascii() and units[-1][-1].isalnum():
+        if units and ch in _NO_LINE_START or units and latin and units[-1][-1].isascii() and units[-1][-1].isalnum():
             units[-1] += ch
         else:
             units.append(ch)

@@ -16,7 +16,7 @@ Latin letters, numbers with a leading 0 and runs of 11+ digits are read digit by
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from script_gen.numbers import decimal_to_chinese, digits_to_chinese, int_to_chinese
 

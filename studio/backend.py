@@ -4,7 +4,7 @@ The server talks to two small interfaces and never to a particular store:
 
 - `ClaimsBackend`: registers batches, opens and closes them, answers claims once they are durable,
   and offers a read view (`deals`) of batches, stock left and open times for pages and the host.
-- `RoomBus`: room-wide messages (comments, likes, show events, stock, toasts). Embedded, it is the
+- `RoomBus`: room-wide messages (comments, likes, show events, deal updates, toasts). Embedded, it is the
   local Hub; on Redis it also reaches the viewers of every other process.
 
 `build_backends(config)` picks one pair; the embedded one (SQLite, this process) stays the default and
@@ -23,6 +23,8 @@ from studio.hub import Hub
 if TYPE_CHECKING:
     from studio.cluster import Cluster
     from studio.server import Config
+
+EVENTS_KEPT = 200  # show events replayed to a viewer who joins late: the recent ones are what matter
 
 
 class BackendError(RuntimeError):

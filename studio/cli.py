@@ -53,10 +53,15 @@ def _render(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvloop  # libuv's loop: about 1.5x the websocket messages a second of asyncio's on these machines
 
+    from studio.ratelimit import ClaimLimits
     from studio.serve import load_secret, serve
     from studio.server import Config
 
     llm = llm_from_args(args)  # a bad --llm-url is refused before anything is written
+    try:
+        ClaimLimits.from_env()  # the same for a bad LINKUP_CLAIM_RATE_* / LINKUP_TRUSTED_PROXY
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     data = Path(args.data)
     redis_url = check_redis_url(args.redis) if args.redis else None  # a bad --redis is refused before anything starts
     config = Config(data_dir=data, voice_cache=data / "voice-cache", resolution=args.resolution, secret=load_secret(data),

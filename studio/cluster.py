@@ -299,7 +299,7 @@ class Cluster:
                 for batch in event.get("batches", []):
                     if batch in self.claims.deals.batches:
                         self.claims.deals.opened(batch, float(event["media_time"]))
-            elif event.get("kind") in ("stock", "deal") and event.get("batch") in self.claims.deals.batches:
+            elif event.get("kind") == "deal" and event.get("batch") in self.claims.deals.batches:
                 self.claims.deals.saw(event["batch"], int(event["left"]))
 
     def _job(self, job: Any) -> None:

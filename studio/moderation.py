@@ -11,6 +11,8 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from script_gen.lint import lint
+
 RATE_WINDOW = 10.0  # seconds; per_viewer_per_10s refers to this window
 ZWJ = "\u200d"  # kept: emoji sequences (👨‍👩‍👧) need it
 
@@ -130,6 +132,14 @@ class CommentPolicy:
         if not self._take(viewer_id, now):
             return Verdict(False, cleaned, TOO_FAST)
         return Verdict(True, mask(cleaned, self._banned))
+
+    def clean_nickname(self, name: str) -> str:
+        """A nickname fit to be said on air: banned words and ad-law claims masked (the host reads
+        "@昵称" aloud and burns it into the video, so "@全网最低价" would be the brand's claim)."""
+        text = mask(clean(name), self._banned)
+        for finding in lint([text]):
+            text = text[:finding.start] + "*" * (finding.end - finding.start) + text[finding.end:]
+        return text if text.strip("* ") else "观众"
 
     def _take(self, viewer_id: str, now: float) -> bool:
         self._sweep(now)

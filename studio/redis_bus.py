@@ -21,6 +21,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from studio.backend import EVENTS_KEPT
 from studio.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -185,6 +186,7 @@ class RedisBus:
         if history:
             text = json.dumps(message["event"], ensure_ascii=False, separators=(",", ":"))
             self.outbox.command("rpush", events_key(room), text)
+            self.outbox.command("ltrim", events_key(room), -EVENTS_KEPT, -1)
         self.outbox.room({"op": "publish", "room": room, "message": message, "history": history})
 
     def comment(self, room: str, item: dict[str, Any]) -> None:

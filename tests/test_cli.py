@@ -11,10 +11,10 @@ import av
 REPO = Path(__file__).resolve().parent.parent
 
 
-def linkup(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+def linkup(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     script = Path(sys.executable).parent / "linkup"
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "studio.cli"]
-    env = {**os.environ, "LINKUP_CACHE_DIR": str(cwd / "voice-cache")}
+    env = {**os.environ, "LINKUP_CACHE_DIR": str(cwd / "voice-cache"), **(env or {})}
     return subprocess.run([*cmd, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -73,3 +73,9 @@ def test_serve_on_a_busy_port_is_a_clear_error(tmp_path):
         port = busy.getsockname()[1]
         done = linkup("serve", "--port", str(port), "--data", str(tmp_path / "data"), cwd=tmp_path)
     assert done.returncode == 2 and f"--port {port}" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_serve_with_a_bad_claim_rate_setting_is_a_clear_error(tmp_path):
+    done = linkup("serve", "--port", "0", "--data", str(tmp_path / "data"), cwd=tmp_path,
+                  env={"LINKUP_CLAIM_RATE_VIEWER": "fast"})
+    assert done.returncode == 2 and "LINKUP_CLAIM_RATE_VIEWER" in done.stderr and "Traceback" not in done.stderr

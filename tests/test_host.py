@@ -161,7 +161,7 @@ def test_mouth_opens_and_closed_mouth_is_repeatable(pack: HostPack, r720: HostRe
     diff = np.abs(closed[mouth].astype(int) - opened[mouth].astype(int)).max(axis=2)
     assert (diff > 40).sum() > 150  # a dark cavity and teeth where the lips met
     # a dark cavity appears between the lips; shut lips have none
-    dark = lambda picture: int((picture[mouth].max(axis=2) < 85).sum())  # noqa: E731
+    dark = lambda picture: int((picture[mouth].max(axis=2) < 85).sum())
     assert dark(closed) == 0 and dark(opened) > 100
     same_pose = HostRenderer(pack, 1280, 720, seed=0).render(40, 0.0)
     assert np.array_equal(closed, same_pose)
@@ -369,7 +369,7 @@ def test_spread_and_rounded_lips_change_the_mouth_width(pack: HostPack, r720: Ho
 def test_a_sentence_end_nod_lowers_the_face(pack: HostPack, r720: HostRenderer) -> None:
     x0, y0, x1, y1 = (int(v) for v in pack.rig.face_box)
     face = (slice(y0, y1), slice(x0, x1))
-    gray = lambda picture: cv2.cvtColor(picture[face], cv2.COLOR_BGR2GRAY).astype(np.float32)  # noqa: E731
+    gray = lambda picture: cv2.cvtColor(picture[face], cv2.COLOR_BGR2GRAY).astype(np.float32)
     (dx, dy), _ = cv2.phaseCorrelate(gray(r720.render(40, 0.0)), gray(r720.render(40, 0.0, nod=1.0)))
     assert dy > 2.5 and abs(dx) < 1  # the face dips a few pixels, straight down
 

@@ -32,7 +32,7 @@ def test_written_file_decodes_with_matching_lengths_and_content(tmp_path):
     assert abs(len(pcm) - n * SAMPLES_PER_FRAME) <= SAMPLES_PER_FRAME
     red_cols = [(f[120, :, 2] > 128).sum() for f in frames]
     assert red_cols[0] < red_cols[25] < red_cols[-1]
-    rms = lambda x: float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))  # noqa: E731
+    rms = lambda x: float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
     assert rms(pcm[2000:20000]) < 0.001  # AAC decodes to float in [-1, 1]
     assert rms(pcm[30 * SAMPLES_PER_FRAME : 45 * SAMPLES_PER_FRAME]) > 0.1
 

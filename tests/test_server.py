@@ -95,6 +95,8 @@ def test_api_lists_streams_and_answers_bad_input_with_json_errors(tmp_path):
                 ("post", "/api/streams", {"rundown": SHOW.replace("live_price: 59", "live_price: abc")}, buyer, 400,
                  "rundown: products[0].live_price"),
                 ("post", "/api/streams", {"rundown": "a: [1"}, buyer, 400, "not valid YAML"),
+                ("post", "/api/streams", {"rundown": SHOW, "brand_id": " x"}, buyer, 400, "brand_id"),
+                ("post", "/api/streams", {"rundown": SHOW, "brand_id": "b" * 65}, buyer, 400, "brand_id"),
                 ("get", "/api/streams/nope", None, None, 404, "nope"),
                 ("get", "/api/nothing-here", None, None, 404, "Not Found"),
             ]
@@ -341,5 +343,51 @@ def test_preflight_voices_every_line_before_the_show_and_reports_who_spoke(tmp_p
             assert any("AI数字人主播" in line["text"] for line in state["lines"])  # what the show will say
             # the show then starts warm: its lines are in the voice cache
             assert len(list((tmp_path / "voice").rglob("*.npz"))) >= total
+
+    asyncio.run(main())
+
+
+def test_nicknames_said_on_air_are_masked_and_late_joiners_get_recent_events_only(tmp_path):
+    from studio.backend import EVENTS_KEPT
+    from studio.live_timeline import LiveEvent
+
+    async def main():
+        async with running(tmp_path) as (studio, stream, base, http, buyer):
+            async with http.post(f"{base}/api/viewers", json={"nickname": "全网最低价小店"}) as r:
+                assert (await r.json())["nickname"] == "*****小店"  # the host would read it aloud
+            async with http.post(f"{base}/api/viewers", json={"nickname": "加微信"}) as r:
+                assert (await r.json())["nickname"] == "观众"
+            for n in range(EVENTS_KEPT + 50):  # a show that loops for hours
+                studio._on_event(stream, LiveEvent("gesture", n, "cup", text=f"line {n}"))
+            token = await viewer(http, base, "小王")
+            async with http.ws_connect(f"{base}/ws/s1?token={token}") as ws:
+                hello = await next_of(ws, "hello")
+            texts = [e["text"] for e in hello["events"]]
+            assert len(texts) == EVENTS_KEPT and texts[-1] == f"line {EVENTS_KEPT + 49}"
+
+    asyncio.run(main())
+
+
+def test_control_for_a_product_the_show_cannot_reach_is_a_clear_error(tmp_path):
+    two = SHOW.replace("""segments:""", """  - id: pot
+    name: 汤锅
+    category: 家居
+    price: 199
+    live_price: 149
+    selling_points: [加厚锅底]
+    stock: 10
+segments:""")
+
+    async def main():
+        async with running(tmp_path, two) as (studio, stream, base, http, buyer):
+            async with http.post(f"{base}/api/streams/s1/control", json={"action": "go_live"}, headers=buyer) as r:
+                assert r.status == 200
+            for action in ("skip", "link_up"):  # pot is in the rundown but in no segment
+                async with http.post(f"{base}/api/streams/s1/control", json={"action": action, "product_id": "pot"},
+                                     headers=buyer) as r:
+                    assert r.status == 400, (action, await r.text())
+                    assert "pot" in (await r.json())["error"]
+            async with http.post(f"{base}/api/streams/s1/control", json={"action": "end"}, headers=buyer) as r:
+                assert r.status == 200
 
     asyncio.run(main())

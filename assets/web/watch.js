@@ -1,5 +1,5 @@
 // The watch page: plays the HLS stream, chats over the websocket, and reveals each event
-// (card, 上链接, stock) only when the player reaches the event's media time.
+// (card, 上链接, deal closed) only when the player reaches the event's media time; sold-out applies at once.
 "use strict";
 const streamId = location.pathname.split("/").pop();
 const $ = (id) => document.getElementById(id);

@@ -381,7 +381,7 @@ def head() -> np.ndarray:
 def manifest() -> dict:
     x0, x1 = float(FACE[:, 0].min()), float(FACE[:, 0].max())
     y0, y1 = float(FACE[:, 1].min()), float(FACE[:, 1].max())
-    eye = lambda side: {"center": [CX + side * EYE_DX, EYE_Y], "width": EYE_W, "height": EYE_H}  # noqa: E731
+    eye = lambda side: {"center": [CX + side * EYE_DX, EYE_Y], "width": EYE_W, "height": EYE_H}
     return {
         "format": FORMAT,
         "version": VERSION,

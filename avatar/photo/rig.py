@@ -258,7 +258,7 @@ def manifest(face: Face, at: Placement, frame: np.ndarray, name: str) -> dict:
     lips_y0, lips_y1 = int(p["upper_lip"][1]), int(p["lower_lip"][1]) + 1
     lips = frame[lips_y0:lips_y1, int(center[0] - width / 4) : int(center[0] + width / 4) + 1].reshape(-1, 3)
     lip = np.median(lips, axis=0) if lips.size else np.array([112.0, 104.0, 206.0])
-    clip = lambda v: [float(min(max(v[0], 0), fw - 1)), float(min(max(v[1], 0), fh - 1))]  # noqa: E731
+    clip = lambda v: [float(min(max(v[0], 0), fw - 1)), float(min(max(v[1], 0), fh - 1))]
     return {
         "format": FORMAT,
         "version": VERSION,

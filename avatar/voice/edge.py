@@ -71,13 +71,7 @@ class EdgeEngine:
             audio, boundaries = await asyncio.wait_for(self._fetch(text, settings), self.timeout)
         except VoiceError:
             raise
-        except (
-            aiohttp.ClientError,
-            OSError,
-            asyncio.TimeoutError,
-            ValueError,
-            edge_tts.exceptions.EdgeTTSException,
-        ) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError, edge_tts.exceptions.EdgeTTSException) as exc:
             raise VoiceError(f"{type(exc).__name__}: {str(exc) or 'timed out'}") from exc
         pcm, cut, raw_samples = await asyncio.to_thread(_finish, audio, settings.volume)
         samples = fill_missing(boundary_samples(text, tokens, boundaries), raw_samples)

@@ -52,7 +52,7 @@ class HttpSpeechEngine:
             data = await asyncio.wait_for(self._fetch(text, settings), self.timeout)
         except VoiceError:
             raise
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise VoiceError(f"speech server {self.url} took over {self.timeout:g} s") from None
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             raise VoiceError(f"speech server {self.url}: {type(exc).__name__}: {exc}") from None

@@ -100,7 +100,7 @@ class _Espeak:
         self._words: list[tuple[int, int]] = []  # (0-based char offset, sample)
         self.rate = 0
 
-    def _on_audio(self, wav, n, events) -> int:  # noqa: ANN001 - ctypes callback
+    def _on_audio(self, wav, n, events) -> int:
         if n > 0:
             self._chunks.append(np.ctypeslib.as_array(wav, (n,)).copy())
         i = 0

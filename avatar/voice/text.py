@@ -13,7 +13,7 @@ from avatar.voice.base import Mark
 
 _CJK = "\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 _WORD = r"[A-Za-z0-9]+(?:['.][A-Za-z0-9]+)*"
-SEGMENT = re.compile(rf"(?P<han>[{_CJK}]+)|(?P<word>{_WORD})|(?P<other>.)", re.S)
+SEGMENT = re.compile(rf"(?P<han>[{_CJK}]+)|(?P<word>{_WORD})|(?P<other>.)", re.DOTALL)
 
 @dataclass(frozen=True)
 class Token:
