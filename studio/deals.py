@@ -140,9 +140,10 @@ class Deals:
         return self._states[batch].open_at
 
     def state(self, batch: str, media_time: float) -> State:
-        """What the claim button should say at `media_time`."""
+        """What the claim button should say at `media_time`: closed from the card leaving the video on
+        (claims are still taken for CLOSE_GRACE after, for players behind, but the button never reopens)."""
         s = self._states[batch]
-        if s.closed or (s.closes_at is not None and media_time >= s.closes_at):
+        if s.closed or (s.closes_at is not None and media_time >= s.closes_at - CLOSE_GRACE):
             return "closed"
         if s.granted >= self._batches[batch].stock:
             return "sold_out"

@@ -12,6 +12,8 @@ runs it on an asyncio loop with one timer.
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
@@ -66,6 +68,25 @@ def deal_event(batch: str, state: str, left: int, claimed: int, media_time: floa
     """The `deal` event viewers get: the claim button's state, stock left, how many got one."""
     return {"kind": "deal", "batch": batch, "state": state, "left": left, "claimed": claimed,
             "media_time": media_time}
+
+
+def claim_answer(request_id: str, ok: bool, reason: str | None, coupon: str | None) -> str:
+    """The `claim_result` a claimer gets, as JSON text (what `hub.encode` makes of the same dict).
+
+    Answers differ only in their request id during a storm, so everything after it is built
+    once per (ok, reason, coupon) and reused.
+    """
+    return '{"type":"claim_result","request_id":' + json.dumps(request_id, ensure_ascii=False) + _answer_tail(ok, reason, coupon)
+
+
+@functools.lru_cache(maxsize=256)
+def _answer_tail(ok: bool, reason: str | None, coupon: str | None) -> str:
+    tail: dict[str, Any] = {"ok": ok}
+    if reason:
+        tail["reason"] = reason
+    if coupon:
+        tail["coupon"] = coupon
+    return "," + json.dumps(tail, ensure_ascii=False, separators=(",", ":"))[1:]
 
 
 class Feedback:

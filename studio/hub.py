@@ -202,7 +202,11 @@ class Hub:
             r.likes.add(count)
 
     def send(self, client: Client, message: dict) -> None:
-        if not client.offer(text_frame(encode(message))):
+        self.send_text(client, encode(message))
+
+    def send_text(self, client: Client, text: str) -> None:
+        """To one viewer, `text` being a JSON message already encoded."""
+        if not client.offer(text_frame(text)):
             self._cut_off(client)
 
     def _write(self, clients: Iterable[Client], frame: bytes) -> None:

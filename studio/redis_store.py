@@ -123,7 +123,7 @@ class BatchCache:
 
     def state(self, batch: str, media_time: float) -> State:
         closes_at = self._closes_at.get(batch)
-        if closes_at is not None and media_time >= closes_at:
+        if closes_at is not None and media_time >= closes_at - CLOSE_GRACE:  # as Deals.state: never reopens
             return "closed"
         if self._left[batch] <= 0:
             return "sold_out"

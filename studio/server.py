@@ -26,9 +26,9 @@ from script_gen.lint import lint
 from script_gen.llm import LlmClient, LlmConfig, phrase_answer
 from script_gen.rundown import Rundown, RundownError, parse_rundown
 from studio.auth import Identity, Role, TokenError, Tokens
-from studio.backend import ClaimsUnavailable, build_backends
+from studio.backend import EVENTS_KEPT, ClaimsUnavailable, build_backends
 from studio.deals import Batch, ClaimRequest
-from studio.feedback import Feedback, deal_event
+from studio.feedback import Feedback, claim_answer, deal_event
 from studio.hub import Client
 from studio.live import LiveShow
 from studio.live_timeline import LiveEvent
@@ -194,8 +194,8 @@ class Studio:
     async def answer(self, stream: Stream, nickname: str, question: str) -> None:
         """A viewer's question goes to the host, answered from the facts after the current line.
 
-        Repeats within the answer window are merged (every asker is named once); chatter gets a
-        short acknowledgement at most. Answers are built from product data and pass the ad-law linter.
+        Repeats within the answer window are merged: the answer is spoken once, naming those who
+        asked before it was queued; chatter gets a short acknowledgement at most. Answers are built from product data and pass the ad-law linter.
         """
         show = stream.show
         if show is None or show.status != "live":
@@ -259,6 +259,7 @@ class Studio:
                 self.feedback.update(stream.id, deal_event(batch, "closed", self.deals.left(batch),
                                                            self.deals.granted(batch), event.media_time))
         stream.events.append(payload)
+        del stream.events[:-EVENTS_KEPT]  # a looping show must not grow every hello without end
         self.bus.publish(stream.id, {"type": "event", "event": payload}, history=True)
 
     def describe(self, stream: Stream) -> dict[str, Any]:
@@ -357,6 +358,8 @@ async def new_viewer(request: web.Request) -> web.Response:
     if not 1 <= len(nickname) <= 20:
         raise error(400, "nickname: 1 to 20 characters")
     studio: Studio = request.app[STUDIO]
+    # the host says it aloud ("@昵称") and burns it into the video: the comment policy's masking applies
+    nickname = studio.comments.clean_nickname(nickname)
     who = Identity("viewer", "v-" + secrets.token_hex(6), nickname)
     return web.json_response({"token": studio.tokens.issue(who), "viewer_id": who.subject, "nickname": nickname})
 
@@ -388,10 +391,13 @@ async def create_stream(request: web.Request) -> web.Response:
         raise error(400, "id: letters, digits and '-' only, at most 32")
     if stream_id in studio.streams:
         raise error(409, f"stream {stream_id!r} exists already")
+    brand_id = fields.get("brand_id")
+    if brand_id is not None and not (1 <= len(brand_id) <= 64 and brand_id.isprintable() and brand_id.strip() == brand_id):
+        raise error(400, "brand_id: 1 to 64 printable characters, no surrounding spaces")
     if fields.get("starts_at") is not None:  # it will go on air by itself: check the words now
         check_ad_law(script_lines(rundown), fields.get("override_reason"), f"scheduled stream {stream_id or '(new)'}")
     try:
-        stream = await studio.add_stream(rundown, stream_id, fields.get("starts_at"), fields.get("brand_id"))
+        stream = await studio.add_stream(rundown, stream_id, fields.get("starts_at"), brand_id)
     except ValueError as exc:
         raise error(409, str(exc)) from None
     return web.json_response(studio.details(stream), status=201)
@@ -492,7 +498,12 @@ async def control(request: web.Request) -> web.Response:
     elif stream.show is None:
         raise error(409, "the stream is not live yet: go_live first")
     else:
-        await stream.show.command(action, product_id=product_id, text=fields.get("text"))
+        try:
+            await stream.show.command(action, product_id=product_id, text=fields.get("text"))
+        except (ValueError, KeyError) as exc:  # e.g. a product with no segment to skip or link up to
+            raise error(400, str(exc).strip("'\"")) from None
+        except RuntimeError as exc:  # the show stopped (ended, or its render failed)
+            raise error(409, str(exc)) from None
         if action == "end":
             stream.ended = True
             studio.bus.publish(stream.id, {"type": "status", "status": "ended"})
@@ -556,13 +567,16 @@ async def handle_viewer_message(studio: Studio, stream: Stream, client: Client, 
             stream.comment_times.append(time.monotonic())
             studio.bus.comment(stream.id, {"id": secrets.token_hex(6), "viewer_id": client.viewer_id,
                                            "nickname": client.nickname, "text": verdict.text, "ts": time.time()})
-            await studio.answer(stream, client.nickname, verdict.text)
+            studio.background(studio.answer(stream, client.nickname, verdict.text))  # the viewer's claims never wait on it
         elif kind == "like":
             fields = take(data, {"type": str}, {"count": int})
             studio.bus.like(stream.id, max(1, min(50, fields.get("count", 1))))
         elif kind == "claim":
-            fields = take(data, {"type": str, "request_id": str, "batch": str})
-            await claim(studio, stream, client, fields["request_id"], fields["batch"])
+            request_id, batch = data.get("request_id"), data.get("batch")
+            if len(data) != 3 or type(request_id) is not str or type(batch) is not str:  # the storm's hot path skips take()
+                fields = take(data, {"type": str, "request_id": str, "batch": str})  # which names what is wrong
+                request_id, batch = fields["request_id"], fields["batch"]
+            await claim(studio, stream, client, request_id, batch)
         else:
             raise PayloadError("type: one of comment, like, claim")
     except (json.JSONDecodeError, PayloadError) as exc:
@@ -583,12 +597,7 @@ async def claim(studio: Studio, stream: Stream, client: Client, request_id: str,
     except ClaimsUnavailable as exc:  # nothing acknowledged: the same request id may be sent again
         studio.hub.send(client, {"type": "error", "message": str(exc)})
         return
-    answer: dict[str, Any] = {"type": "claim_result", "request_id": request_id[:64], "ok": result.ok}
-    if result.reason:
-        answer["reason"] = result.reason
-    if result.coupon:
-        answer["coupon"] = result.coupon
-    studio.hub.send(client, answer)
+    studio.hub.send_text(client, claim_answer(request_id[:64], result.ok, result.reason, result.coupon))
     if result.ok:
         left = studio.deals.left(batch)  # now, not at this claim's decision: updates never go backwards
         if stream.show is not None:
