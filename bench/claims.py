@@ -9,7 +9,9 @@ rate is stated as a share of it.
 
 Afterwards the claims table is read back: `oversold` (grants beyond stock), `duplicates`
 (a request answered twice differently, or a viewer holding more than the limit) and `lost`
-(acknowledged answers missing from the table) are counted, not assumed.
+(acknowledged answers missing from the table) are counted, not assumed. On Redis, where only grants
+become rows and refusals are kept by the Lua script's answers hash (AOF), `lost` counts answers
+missing from that hash and grants missing from the table.
 
 Rate limits are off in the server here (LINKUP_CLAIM_RATE_*=off): this measures the claims
 path, and a few hundred sockets on one address would otherwise be throttled by design.
@@ -185,8 +187,30 @@ def q(values: list[float], p: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(p * 100) - 1] * 1000 if len(values) > 1 else float("nan")
 
 
-def check_database(db: Path, stock: int, limit: int, answers: list[tuple[str, bool, str | None]]) -> dict:
-    """What the table says against what clients were told."""
+def remembered_in_redis(url: str, viewers: list[str]) -> dict[str, tuple[bool, str | None]]:
+    """The Lua script's answers for this run's viewers, by scoped request id: in Redis mode refusals are
+    durable there (AOF), and only grants become rows."""
+    import redis
+
+    from studio.redis_store import ANSWERS, decode_answer
+
+    prefixes = tuple(f"{v}:" for v in viewers)
+    client = redis.Redis.from_url(url)
+    try:
+        found = {}
+        for rid, text in client.hscan_iter(ANSWERS, count=10_000):
+            rid = rid.decode()
+            if rid.startswith(prefixes):
+                answer = decode_answer(rid, text.decode())
+                found[rid] = (answer.ok, answer.reason)
+        return found
+    finally:
+        client.close()
+
+
+def check_database(db: Path, stock: int, limit: int, answers: list[tuple[str, bool, str | None]],
+                   redis_answers: dict[str, tuple[bool, str | None]] | None = None) -> dict:
+    """What the table (and, on Redis, the answers hash) says against what clients were told."""
     conn = sqlite3.connect(db)
     try:
         rows = {rid: (bool(ok), reason) for rid, ok, reason in conn.execute("SELECT request_id, ok, reason FROM claims")}
@@ -202,7 +226,11 @@ def check_database(db: Path, stock: int, limit: int, answers: list[tuple[str, bo
     granted = sum(1 for ok, _ in rows.values() if ok)
     # rows are keyed by "<viewer>:<request id>" (the server scopes request ids to their viewer)
     on_disk = {rid.split(":", 1)[1]: v for rid, v in rows.items()}
-    lost = sum(1 for rid, v in told.items() if on_disk.get(rid) != v)
+    if redis_answers is not None:  # refusals live in Redis; every grant must also be a row
+        in_redis = {rid.split(":", 1)[1]: v for rid, v in redis_answers.items()}
+        lost = sum(1 for rid, v in told.items() if in_redis.get(rid) != v or (v[0] and on_disk.get(rid) != v))
+    else:
+        lost = sum(1 for rid, v in told.items() if on_disk.get(rid) != v)
     return {"granted": granted, "rows": len(rows), "oversold": max(0, granted - stock),
             "duplicates": conflicting + sum(1 for n in per_viewer.values() if n > limit), "lost": lost,
             "acknowledged": len(told)}
@@ -237,7 +265,8 @@ def main() -> None:
             ids = [f"{server.stream}-v{i}" for i in range(args.sockets)]
             tokens = [(v, server.viewer_token(v, f"观众{i}")) for i, v in enumerate(ids)]
             claims = drive(server.port, tokens, args.procs, False, warmup, args.seconds, server)
-        checked = check_database(data / "claims.sqlite3", stock, limit, claims["answers"])
+            redis_answers = remembered_in_redis(args.redis, ids) if args.store == "redis" else None
+        checked = check_database(data / "claims.sqlite3", stock, limit, claims["answers"], redis_answers)
         with ServerProcess(data, 0, 1, nofile=args.sockets + 500, extra=["--echo"]) as echo_server:
             echo = drive(echo_server.port, tokens, args.procs, True, warmup, args.seconds, echo_server)
     share = claims["rate"] / echo["rate"] if echo["rate"] else 0.0
