@@ -18,9 +18,12 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import uvloop
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -108,6 +111,19 @@ class ServerProcess:
         raise RuntimeError("no VmRSS")
 
 
+async def _serve_until_signalled(runner: web.AppRunner) -> None:
+    """Tell the parent the port, then serve until SIGINT/SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"PORT {runner.addresses[0][1]}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
 async def _echo() -> None:
     """A bare aiohttp websocket echo (same server settings as the viewers' socket): the baseline."""
     from aiohttp import WSMsgType, web
@@ -126,15 +142,7 @@ async def _echo() -> None:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, backlog=4096)
     await site.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    print(f"PORT {runner.addresses[0][1]}", flush=True)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    await _serve_until_signalled(runner)
 
 
 async def _serve(data: Path, stock: int, limit: int, stream: str, batch: str, redis_url: str | None) -> None:
@@ -153,15 +161,7 @@ async def _serve(data: Path, stock: int, limit: int, stream: str, batch: str, re
     rundown = parse_rundown(yaml.safe_load(RUNDOWN.format(batch=batch, stock=stock, limit=limit)), "bench")
     await studio.add_stream(rundown, stream)
     studio.claims.cue(stream, "link_up", "cup", 0.0)  # 上链接 at media time 0: no show renders, claims carry media time 0
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    print(f"PORT {runner.addresses[0][1]}", flush=True)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    await _serve_until_signalled(runner)
 
 
 if __name__ == "__main__":

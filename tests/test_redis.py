@@ -211,23 +211,7 @@ def test_consumer_acks_only_after_commit_and_replays_what_a_dead_or_restarted_co
 
 # ---------------------------------------------------------------- two real `linkup serve` processes
 
-SHOW = """
-title: 双机直播
-host: {avatar: default, voice: {engine: offline}}
-products:
-  - id: cup
-    name: 暖言 保温杯
-    category: 家居
-    price: 99
-    live_price: 59
-    selling_points: [316不锈钢内胆]
-    stock: 1000
-    coupon: {amount: 5, min_spend: 50}
-segments:
-  - product: cup
-    script: [大家好，这款保温杯今天只要¥59！, 保温十二个小时，冬天也不怕。, 喜欢的宝宝拍1号链接。]
-    flash_sale: {batch: DUO-1, stock: 500, per_viewer_limit: 1, countdown_after: 3}
-"""
+SHOW = ONE_SHOW.replace("测试直播", "双机直播").replace("batch: CUP-1, stock: 50,", "batch: DUO-1, stock: 500,")  # its own batch
 
 
 def start_server(data: Path, redis_url: str, log: Path, port: int = 0) -> tuple[subprocess.Popen, str]:
