@@ -195,7 +195,8 @@ class Studio:
         """A viewer's question goes to the host, answered from the facts after the current line.
 
         Repeats within the answer window are merged: the answer is spoken once, naming those who
-        asked before it was queued; chatter gets a short acknowledgement at most. Answers are built from product data and pass the ad-law linter.
+        asked before it was queued; chatter gets a short acknowledgement at most. Answers are built
+        from product data and pass the ad-law linter.
         """
         show = stream.show
         if show is None or show.status != "live":
@@ -235,9 +236,7 @@ class Studio:
         """The host pack a stream is drawn with: its brand's active host (brand page), else None (the rundown's)."""
         if stream.brand_id is None:
             return None
-        from studio.host_api import (
-            active_pack,  # host_api builds on this module's helpers
-        )
+        from studio.host_api import active_pack  # imported here: host_api builds on this module's helpers
 
         return active_pack(self.config.data_dir, stream.brand_id)
 
