@@ -31,6 +31,7 @@ from studio.redis_bus import Outbox
 from studio.redis_store import GROUP, ORDERS, RedisClaims, batch_key
 from studio.server import Config, Studio, build_app
 from tests.redis_server import free_port, redis_server
+from tests.test_claims_store import rows as db_rows
 from tests.test_server import SHOW as ONE_SHOW
 
 
@@ -58,14 +59,6 @@ async def stop(*backends: RedisClaims) -> None:
 async def flushed(url: str) -> None:
     async with Redis.from_url(url) as r:
         await r.flushall()
-
-
-def db_rows(path: Path, sql: str) -> list[tuple]:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def test_claim_script_holds_under_concurrent_claims_from_two_clients(redis_url: str, tmp_path: Path) -> None:

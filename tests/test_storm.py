@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import aiohttp
+from test_claims_store import rows
 from test_server import SHOW, next_of, running
 
 from studio.auth import Identity, Tokens
@@ -25,14 +25,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SHOW500 = SHOW.replace("stock: 50,", "stock: 500,")
 VIEWERS = 2000
 CONNECTING = 100  # handshakes at once: the listen backlog is finite
-
-
-def rows(db: Path, sql: str) -> list[tuple]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 async def connect_all(http: aiohttp.ClientSession, url: str, tokens: list[str]) -> list[aiohttp.ClientWebSocketResponse]:
