@@ -12,11 +12,12 @@ needs no Redis (redis-py is only imported when a Redis URL is configured).
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from studio.claims_store import ClaimsStore, StoreFailed, claim
+from studio.claims_store import ClaimsStore, StoreFailed, submit_claim
 from studio.deals import Batch, ClaimRequest, ClaimResult, Deals, State
 from studio.hub import Hub
 
@@ -39,6 +40,9 @@ class ClaimsUnavailable(RuntimeError):
 
     def __init__(self, cause: BaseException) -> None:
         super().__init__(f"claims are unavailable right now ({cause}); try again")
+
+
+Answered = Callable[[ClaimResult | ClaimsUnavailable], None]  # a claim's outcome, given on the loop
 
 
 class DealsView(Protocol):
@@ -75,6 +79,12 @@ class ClaimsBackend(Protocol):
         """The answer, given only once it is durable (`not_open` binds nothing and comes at once).
 
         ClaimsUnavailable when it cannot be decided or made durable now.
+        """
+
+    def submit(self, req: ClaimRequest, answered: Answered) -> None:
+        """`claim` without awaiting: `answered` gets the durable answer or ClaimsUnavailable, on the loop.
+
+        The storm's path: a viewer socket goes back to reading at once, and no task waits per claim.
         """
 
 
@@ -115,10 +125,21 @@ class EmbeddedClaims:
         return self.deals.cue(stream_id, kind, product_id, media_time)
 
     async def claim(self, req: ClaimRequest) -> ClaimResult:
+        future: asyncio.Future[ClaimResult | ClaimsUnavailable] = asyncio.get_running_loop().create_future()
+        self.submit(req, lambda outcome: future.done() or future.set_result(outcome))  # done: the awaiter was cancelled
+        outcome = await future
+        if isinstance(outcome, ClaimsUnavailable):
+            raise outcome
+        return outcome
+
+    def submit(self, req: ClaimRequest, answered: Answered) -> None:
+        def durable(result: ClaimResult, error: BaseException | None) -> None:
+            answered(result if error is None else ClaimsUnavailable(error))
+
         try:
-            return await claim(self.deals, self.store, req)
+            submit_claim(self.deals, self.store, req, durable)
         except StoreFailed as exc:
-            raise ClaimsUnavailable(exc) from exc
+            answered(ClaimsUnavailable(exc))
 
 
 class LocalBus:

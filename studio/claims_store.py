@@ -4,26 +4,40 @@ A claim is answered only once its row is on disk. One fsync per claim would
 cap a flash sale at a few hundred claims a second, so one writer thread takes
 everything queued, writes it in one transaction and commits once; all those
 claims are then answered together. The event loop never touches the disk
-while serving: it only queues rows and awaits futures.
+while serving: it only queues rows, and the writer hands each group's
+callbacks back to the loop in one call (no future or task per claim).
 
 Durability: WAL with synchronous=FULL, so a commit is fsynced before it is
 acknowledged and survives power loss, not only a killed process (NORMAL
 would survive kill -9 but may drop the last commits on power loss). Group
 commit makes the extra fsync cheap.
+
+The claims table is append-only, with no index on request_id: a unique index
+takes a random B-tree insert per row (scattered pages into the WAL on every
+commit) and cost here twice as much CPU as the row itself. The rows are
+unique without it: Deals remembers every final answer, and a retry writes no
+second row, it only waits until what was queued before it is durable
+(`after_queued`). The Redis order consumer, which replays stream entries
+after a crash, asks for the index (`unique_requests=True`) and relies on
+INSERT OR IGNORE.
 """
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import queue
 import sqlite3
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from studio.deals import Batch, ClaimRequest, ClaimResult, Deals
+
+log = logging.getLogger(__name__)
 
 MAX_GROUP = 1000  # rows per transaction
 
@@ -37,7 +51,7 @@ CREATE TABLE IF NOT EXISTS batches (
     coupon TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS claims (
-    request_id TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL,
     viewer_id TEXT NOT NULL,
     batch TEXT NOT NULL,
     ok INTEGER NOT NULL,
@@ -49,25 +63,26 @@ CREATE TABLE IF NOT EXISTS claims (
 );
 """
 
+_UNIQUE_REQUESTS = "CREATE UNIQUE INDEX IF NOT EXISTS claims_request_id ON claims (request_id);"
+
 _SAVE_BATCH = """
 INSERT INTO batches (batch, stream_id, product_id, stock, per_viewer_limit, coupon) VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (batch) DO UPDATE SET stream_id = excluded.stream_id, product_id = excluded.product_id,
     stock = excluded.stock, per_viewer_limit = excluded.per_viewer_limit, coupon = excluded.coupon
 """
 
-# A retry re-commits its remembered answer; IGNORE keeps the first row.
-_SAVE_CLAIM = """
-INSERT OR IGNORE INTO claims (request_id, viewer_id, batch, ok, reason, coupon, left_after, media_time, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
-
-_INSERT_CLAIMS = _SAVE_CLAIM.strip().rsplit("VALUES", 1)[0] + "VALUES "
+_CLAIM_COLUMNS = "request_id, viewer_id, batch, ok, reason, coupon, left_after, media_time, created_at"
 _CLAIM_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_CLAIM_WIDTH = 9
+# IGNORE: with the unique index (Redis mode), a replayed order keeps its first row
+_SAVE_CLAIM = f"INSERT OR IGNORE INTO claims ({_CLAIM_COLUMNS}) VALUES {_CLAIM_VALUES}"
 # 9,216 parameters at most: under SQLite's limit of 32,766, and a whole group is one statement
 ROWS_PER_INSERT = 1024
 assert MAX_GROUP <= ROWS_PER_INSERT
 
 _STOP = object()
+
+Done = Callable[[BaseException | None], None]  # run on the loop: None once durable, else the error
 
 
 class StoreFailed(RuntimeError):
@@ -82,11 +97,12 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 class ClaimsStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, unique_requests: bool = False) -> None:
+        """`unique_requests`: for a writer that may write the same request twice (a replay)."""
         self._path = path
         conn = _connect(path)
         try:
-            conn.executescript(_SCHEMA)
+            conn.executescript(_SCHEMA + (_UNIQUE_REQUESTS if unique_requests else ""))
         finally:
             conn.close()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -126,25 +142,37 @@ class ClaimsStore:
             conn.close()
 
     async def save_batch(self, b: Batch) -> None:
-        await self._write(_SAVE_BATCH, (b.batch, b.stream_id, b.product_id, b.stock, b.per_viewer_limit, b.coupon))
+        await self._wait(functools.partial(
+            self._put, _SAVE_BATCH, (b.batch, b.stream_id, b.product_id, b.stock, b.per_viewer_limit, b.coupon)))
 
     async def commit(self, req: ClaimRequest, result: ClaimResult) -> None:
         """Resolves only after the row is durable (and every row queued before it)."""
+        await self._wait(functools.partial(self.save_claim, req, result))
+
+    def save_claim(self, req: ClaimRequest, result: ClaimResult, done: Done) -> None:
+        """Queue the claim's row; `done` runs on the loop once it is durable."""
         if result.reason == "not_open":
             raise ValueError("not_open answers are not final; there is nothing to store")
-        await self._write(_SAVE_CLAIM, (
-            req.request_id, req.viewer_id, req.batch, int(result.ok), result.reason, result.coupon,
-            result.left, req.media_time, time.time(),
-        ))
+        self._put(_SAVE_CLAIM, (req.request_id, req.viewer_id, req.batch, int(result.ok), result.reason,
+                                result.coupon, result.left, req.media_time, time.time()), done)
 
-    async def _write(self, sql: str, params: tuple[Any, ...]) -> None:
-        if self._failed is not None:
-            raise StoreFailed("an earlier write failed") from self._failed
-        if self._thread is None or self._loop is None:
+    def after_queued(self, done: Done) -> None:
+        """`done` runs once everything queued so far is durable; writes nothing itself."""
+        self._put(None, (), done)
+
+    async def _wait(self, put: Callable[[Done], None]) -> None:
+        if self._loop is None:
             raise RuntimeError("ClaimsStore is not started")
         future = self._loop.create_future()
-        self._queue.put((sql, params, future))
+        put(functools.partial(_resolve, future))
         await future
+
+    def _put(self, sql: str | None, params: tuple[Any, ...], done: Done) -> None:
+        if self._failed is not None:
+            raise StoreFailed("an earlier write failed") from self._failed
+        if self._thread is None:
+            raise RuntimeError("ClaimsStore is not started")
+        self._queue.put((sql, params, done))
 
     def _write_loop(self) -> None:
         conn = _connect(self._path)
@@ -164,7 +192,7 @@ class ClaimsStore:
         finally:
             conn.close()
 
-    def _write_group(self, conn: sqlite3.Connection, items: list[tuple[str, tuple[Any, ...], asyncio.Future[None]]]) -> None:
+    def _write_group(self, conn: sqlite3.Connection, items: list[tuple[str | None, tuple[Any, ...], Done]]) -> None:
         error = self._failed
         if error is None:
             try:
@@ -173,7 +201,7 @@ class ClaimsStore:
                     # one statement is its own transaction (autocommit), as atomic and durable as
                     # BEGIN ... COMMIT, and the GIL is won back once per group instead of three times
                     _execute_rows(conn, _SAVE_CLAIM, runs[0][1])
-                else:
+                elif runs:
                     conn.execute("BEGIN IMMEDIATE")
                     for sql, rows in runs:
                         _execute_rows(conn, sql, rows)
@@ -183,7 +211,7 @@ class ClaimsStore:
                     conn.execute("ROLLBACK")
                 self._failed = error = exc
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(_settle, [future for _, _, future in items], error)
+        self._loop.call_soon_threadsafe(_settle, [done for _, _, done in items], error)
 
 
 def _execute_rows(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
@@ -193,9 +221,9 @@ def _execute_rows(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]
     busy event loop, which can take a switch interval (5 ms). Row by row, a group of 1,000
     claims would wait seconds for the GIL; in one statement it waits once.
 
-    The row count is padded up to a power of two by repeating the last row (INSERT OR IGNORE
-    keeps its first copy), so only eleven statement texts exist and sqlite3's statement cache
-    reuses them instead of compiling a new one for every group size.
+    The row count is padded up to a power of two with rows of NULLs that the statement skips,
+    so only eleven statement texts exist and sqlite3's statement cache reuses them instead of
+    compiling a new one for every group size.
     """
     if sql is not _SAVE_CLAIM:
         conn.executemany(sql, rows)
@@ -204,19 +232,23 @@ def _execute_rows(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]
         chunk = rows[start:start + ROWS_PER_INSERT]
         size = 1 << (len(chunk) - 1).bit_length()
         params = [v for row in chunk for v in row]
-        params.extend(chunk[-1] * (size - len(chunk)))
+        params.extend([None] * (_CLAIM_WIDTH * (size - len(chunk))))
         conn.execute(_insert_claims(size), params)
 
 
 @functools.cache
 def _insert_claims(rows: int) -> str:
-    return _INSERT_CLAIMS + ",".join([_CLAIM_VALUES] * rows)
+    values = ",".join([_CLAIM_VALUES] * rows)
+    # request_id is NOT NULL in every real row: the NULL rows are the padding
+    return f"INSERT OR IGNORE INTO claims ({_CLAIM_COLUMNS}) SELECT * FROM (VALUES {values}) WHERE column1 IS NOT NULL"
 
 
-def _runs(items: list[tuple[str, tuple[Any, ...], Any]]) -> list[tuple[str, list[tuple[Any, ...]]]]:
-    """Consecutive items with the same SQL, in order."""
+def _runs(items: list[tuple[str | None, tuple[Any, ...], Done]]) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """Consecutive items with the same SQL, in order; barriers (no SQL) write nothing."""
     runs: list[tuple[str, list[tuple[Any, ...]]]] = []
     for sql, params, _ in items:
+        if sql is None:
+            continue
         if runs and runs[-1][0] is sql:
             runs[-1][1].append(params)
         else:
@@ -224,25 +256,57 @@ def _runs(items: list[tuple[str, tuple[Any, ...], Any]]) -> list[tuple[str, list
     return runs
 
 
-def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
-    for future in futures:
-        if future.done():  # its awaiting task was cancelled
-            continue
-        if error is None:
-            future.set_result(None)
-        else:
-            future.set_exception(StoreFailed(str(error)))
+def _settle(callbacks: list[Done], error: BaseException | None) -> None:
+    failed = None if error is None else StoreFailed(str(error))
+    for done in callbacks:
+        try:
+            done(failed)
+        except Exception:  # one claimer's answer going wrong must not keep the others from theirs
+            log.exception("answering a committed claim failed")
+
+
+def _resolve(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():  # its awaiting task was cancelled
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
+
+
+ClaimDone = Callable[[ClaimResult, BaseException | None], None]
+
+
+def submit_claim(deals: Deals, store: ClaimsStore, req: ClaimRequest, done: ClaimDone) -> None:
+    """Decide on the loop; `done(result, None)` once the decision is durable, `done(result, StoreFailed)` if not.
+
+    A retry gets the remembered answer and writes no row, but is answered only after
+    everything queued before it commits: rows commit in queue order, so by then its
+    first answer is durable too. `not_open` binds nothing and is answered at once.
+    StoreFailed is raised at once when the store already refuses writes.
+    """
+    known = deals.answered(req.request_id)
+    if known is not None:
+        store.after_queued(functools.partial(done, known))
+        return
+    result = deals.decide(req)
+    if result.reason == "not_open":
+        done(result, None)
+    else:
+        store.save_claim(req, result, functools.partial(done, result))
 
 
 async def claim(deals: Deals, store: ClaimsStore, req: ClaimRequest) -> ClaimResult:
-    """Decide on the loop, then answer once the decision is durable.
+    """`submit_claim`, awaited: the answer once it is durable."""
+    future: asyncio.Future[ClaimResult] = asyncio.get_running_loop().create_future()
 
-    A retry of a request still being written gets the remembered answer, but
-    only after its own (ignored) row commits: rows commit in queue order, so
-    by then the first row is durable too. `not_open` binds nothing and is
-    answered at once.
-    """
-    result = deals.decide(req)
-    if result.reason != "not_open":
-        await store.commit(req, result)
-    return result
+    def answered(result: ClaimResult, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+
+    submit_claim(deals, store, req, answered)
+    return await future

@@ -345,5 +345,5 @@ def redis_backends(config: Config) -> Backends:
     hub = ClusterHub()
     outbox = Outbox(redis, node)
     bus = RedisBus(redis, hub, outbox, node)
-    claims = RedisClaims(redis, outbox, ClaimsStore(config.data_dir / "claims.sqlite3"), node, config.redis_idle_timeout)
+    claims = RedisClaims(redis, outbox, ClaimsStore(config.data_dir / "claims.sqlite3", unique_requests=True), node, config.redis_idle_timeout)
     return Backends(hub, claims, bus, Cluster(redis, bus, claims, node))

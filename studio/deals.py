@@ -149,6 +149,10 @@ class Deals:
             return "sold_out"
         return "waiting" if s.open_at is None else "open"
 
+    def answered(self, request_id: str) -> ClaimResult | None:
+        """The final answer already given to `request_id`, if any (a retry gets it again)."""
+        return self._answers.get(request_id)
+
     def decide(self, req: ClaimRequest) -> ClaimResult:
         known = self._answers.get(req.request_id)
         if known is not None:

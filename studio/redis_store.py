@@ -27,7 +27,7 @@ from types import MappingProxyType
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
-from studio.backend import BackendError, ClaimsUnavailable
+from studio.backend import Answered, BackendError, ClaimsUnavailable
 from studio.claims_store import ClaimsStore, StoreFailed
 from studio.deals import CLOSE_GRACE, Batch, ClaimRequest, ClaimResult, State
 from studio.redis_bus import Outbox
@@ -174,6 +174,7 @@ class RedisClaims:
         self._queue: list[tuple[ClaimRequest, asyncio.Future[str]]] = []
         self._kick_scheduled = False
         self._in_flight = 0
+        self._claiming: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         try:
@@ -233,6 +234,22 @@ class RedisClaims:
                 await self.refresh()
             self.deals.saw(req.batch, result.left)
         return result
+
+    def submit(self, req: ClaimRequest, answered: Answered) -> None:
+        """`claim` in a task: claims are pipelined to Redis per loop turn whichever way they come."""
+        async def run() -> None:
+            try:
+                outcome: ClaimResult | ClaimsUnavailable = await self.claim(req)
+            except ClaimsUnavailable as exc:
+                outcome = exc
+            except Exception as exc:  # unexpected: the claimer is told to retry, the operator gets the traceback
+                log.exception("claim %s failed", req.request_id)
+                outcome = ClaimsUnavailable(exc)
+            answered(outcome)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._claiming.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._claiming.discard)
 
     def _kick(self) -> None:
         """Claims that arrived together go to Redis together: one pipeline of EVALSHA, a few in flight."""

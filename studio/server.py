@@ -6,6 +6,7 @@ I/O at the edges only: the show runs in `studio.live`, claims are decided in
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import secrets
@@ -27,7 +28,7 @@ from script_gen.llm import LlmClient, LlmConfig, phrase_answer
 from script_gen.rundown import Rundown, RundownError, parse_rundown
 from studio.auth import Identity, Role, TokenError, Tokens
 from studio.backend import EVENTS_KEPT, ClaimsUnavailable, build_backends
-from studio.deals import Batch, ClaimRequest
+from studio.deals import Batch, ClaimRequest, ClaimResult
 from studio.feedback import Feedback, claim_answer, deal_event
 from studio.hub import Client
 from studio.live import LiveShow
@@ -575,14 +576,15 @@ async def handle_viewer_message(studio: Studio, stream: Stream, client: Client, 
             if len(data) != 3 or type(request_id) is not str or type(batch) is not str:  # the storm's hot path skips take()
                 fields = take(data, {"type": str, "request_id": str, "batch": str})  # which names what is wrong
                 request_id, batch = fields["request_id"], fields["batch"]
-            await claim(studio, stream, client, request_id, batch)
+            claim(studio, stream, client, request_id, batch)
         else:
             raise PayloadError("type: one of comment, like, claim")
     except (json.JSONDecodeError, PayloadError) as exc:
         studio.hub.send(client, {"type": "error", "message": str(exc) if isinstance(exc, PayloadError) else "message must be JSON"})
 
 
-async def claim(studio: Studio, stream: Stream, client: Client, request_id: str, batch: str) -> None:
+def claim(studio: Studio, stream: Stream, client: Client, request_id: str, batch: str) -> None:
+    """Decided now, answered once durable: the socket goes back to reading at once, no task waits per claim."""
     media_time = stream.show.media_time if stream.show is not None else 0.0
     # request ids are chosen by clients: scope them to the viewer so two viewers never share an answer
     req = ClaimRequest(f"{client.viewer_id}:{request_id[:64]}", client.viewer_id, stream.id, batch, media_time)
@@ -591,20 +593,24 @@ async def claim(studio: Studio, stream: Stream, client: Client, request_id: str,
         studio.hub.send(client, {"type": "claim_result", "request_id": request_id[:64], "ok": False,
                                  "reason": "rate_limited", "retry_after": round(wait, 3)})
         return
-    try:
-        result = await studio.claims.claim(req)  # answered only once durable (SQLite, or Redis's AOF)
-    except ClaimsUnavailable as exc:  # nothing acknowledged: the same request id may be sent again
-        studio.hub.send(client, {"type": "error", "message": str(exc)})
+    # answered only once durable (SQLite, or Redis's AOF)
+    studio.claims.submit(req, functools.partial(answer_claim, studio, stream, client, request_id[:64], batch, media_time))
+
+
+def answer_claim(studio: Studio, stream: Stream, client: Client, request_id: str, batch: str, media_time: float,
+                 outcome: ClaimResult | ClaimsUnavailable) -> None:
+    if isinstance(outcome, ClaimsUnavailable):  # nothing acknowledged: the same request id may be sent again
+        studio.hub.send(client, {"type": "error", "message": str(outcome)})
         return
-    studio.hub.send_text(client, claim_answer(request_id[:64], result.ok, result.reason, result.coupon))
-    if result.ok:
+    studio.hub.send_text(client, claim_answer(request_id, outcome.ok, outcome.reason, outcome.coupon))
+    if outcome.ok:
         left = studio.deals.left(batch)  # now, not at this claim's decision: updates never go backwards
         if stream.show is not None:
             stream.show.set_stock(studio.deals.batches[batch].product_id, left)
         studio.feedback.update(stream.id, deal_event(batch, studio.deals.state(batch, media_time), left,
                                                      studio.deals.granted(batch), media_time))
         if studio.toasts.allow(stream.id, time.monotonic()):
-            toast = f"{mask_nickname(client.nickname)} 抢到了 {result.coupon or '优惠券'}"
+            toast = f"{mask_nickname(client.nickname)} 抢到了 {outcome.coupon or '优惠券'}"
             studio.bus.publish(stream.id, {"type": "event", "event": {"kind": "toast", "text": toast, "media_time": media_time}})
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from studio.claims_store import ClaimsStore, claim
+from studio.claims_store import ClaimsStore, claim, submit_claim
 from studio.deals import Batch, ClaimRequest, ClaimResult, Deals
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,7 +163,7 @@ def test_not_open_is_answered_without_a_row_and_retry_succeeds(tmp_path: Path) -
 CHILD = """
 import asyncio, sys
 from pathlib import Path
-from studio.claims_store import ClaimsStore, claim
+from studio.claims_store import ClaimsStore, claim, submit_claim
 from studio.deals import Batch, ClaimRequest, Deals
 
 async def main():
@@ -209,3 +209,104 @@ def test_every_acknowledged_claim_survives_kill_9(tmp_path: Path) -> None:
     on_disk = {rid for (rid,) in rows(db, "SELECT request_id FROM claims")}
     assert set(acked) <= on_disk
     assert rows(db, "PRAGMA integrity_check") == [("ok",)]
+
+
+def test_a_retry_waits_for_the_first_rows_commit_and_writes_no_row_of_its_own(tmp_path: Path) -> None:
+    db = tmp_path / "claims.db"
+
+    async def run() -> tuple[bool, ClaimResult, ClaimResult]:
+        deals, store = await opened(db, FIFTY)
+        blocker = sqlite3.connect(db, isolation_level=None)
+        try:
+            blocker.execute("BEGIN IMMEDIATE")  # another writer holds the database: the first row cannot commit yet
+            first = asyncio.ensure_future(claim(deals, store, ClaimRequest("r1", "v1", "s1", "flash", 1.0)))
+            await asyncio.sleep(0.05)
+            retry = asyncio.ensure_future(claim(deals, store, ClaimRequest("r1", "v1", "s1", "flash", 1.0)))
+            await asyncio.sleep(0.3)
+            answered_early = retry.done() or first.done()
+            blocker.execute("COMMIT")
+            return answered_early, await first, await retry
+        finally:
+            blocker.close()
+            await store.close()
+
+    answered_early, first, retry = asyncio.run(run())
+    assert not answered_early  # neither answer went out before its row was durable
+    assert first.ok and retry == first
+    assert rows(db, "SELECT request_id, ok FROM claims") == [("r1", 1)]
+
+
+def test_a_database_from_before_the_append_only_table_still_serves_claims(tmp_path: Path) -> None:
+    db = tmp_path / "claims.db"
+    conn = sqlite3.connect(db)
+    conn.executescript("""
+        CREATE TABLE claims (request_id TEXT PRIMARY KEY, viewer_id TEXT NOT NULL, batch TEXT NOT NULL,
+            ok INTEGER NOT NULL, reason TEXT, coupon TEXT, left_after INTEGER NOT NULL, media_time REAL NOT NULL,
+            created_at REAL NOT NULL);
+        INSERT INTO claims VALUES ('old', 'v0', 'flash', 1, NULL, '满199减20', 49, 1.0, 0.0);
+    """)
+    conn.close()
+
+    async def run() -> list[ClaimResult]:
+        deals, store = Deals(), ClaimsStore(db)
+        await store.start()
+        try:
+            deals.add_batch(FIFTY)
+            await store.save_batch(FIFTY)
+            store.load(deals)
+            deals.open("flash", 0.0)
+            return [await claim(deals, store, ClaimRequest(rid, f"v-{rid}", "s1", "flash", 1.0)) for rid in ("old", "new", "new")]
+        finally:
+            await store.close()
+
+    old, new, again = asyncio.run(run())
+    assert old == ClaimResult("old", True, None, "满199减20", 49)  # the stored answer, not a second coupon
+    assert new.ok and new.left == 48 and again == new
+    assert rows(db, "SELECT request_id FROM claims ORDER BY request_id") == [("new",), ("old",)]
+
+
+def test_a_replaying_writer_gets_the_unique_index_and_writes_each_request_once(tmp_path: Path) -> None:
+    db = tmp_path / "claims.db"
+
+    async def replay() -> None:
+        store = ClaimsStore(db, unique_requests=True)  # what the Redis order consumer opens
+        await store.start()
+        try:
+            req = ClaimRequest("v1:r1", "v1", "s1", "flash", 1.0)
+            granted = ClaimResult("v1:r1", True, None, "券", 9)
+            await store.commit(req, granted)
+            await store.commit(req, granted)  # the same stream entry again, after a crash before XACK
+        finally:
+            await store.close()
+
+    asyncio.run(replay())
+    assert rows(db, "SELECT request_id, ok FROM claims") == [("v1:r1", 1)]
+    assert rows(db, "SELECT count(*) FROM sqlite_master WHERE name = 'claims_request_id'") == [(1,)]
+
+
+def test_one_claimers_failing_answer_does_not_keep_the_others_from_theirs(tmp_path: Path) -> None:
+    db = tmp_path / "claims.db"
+
+    async def run() -> list[ClaimResult]:
+        deals, store = await opened(db, FIFTY)
+        got: list[ClaimResult] = []
+
+        def broken(result: ClaimResult, error: BaseException | None) -> None:
+            raise RuntimeError("this viewer's socket blew up")
+
+        def keep(result: ClaimResult, error: BaseException | None) -> None:
+            assert error is None
+            got.append(result)
+
+        try:
+            submit_claim(deals, store, ClaimRequest("a", "va", "s1", "flash", 1.0), keep)
+            submit_claim(deals, store, ClaimRequest("b", "vb", "s1", "flash", 1.0), broken)
+            submit_claim(deals, store, ClaimRequest("c", "vc", "s1", "flash", 1.0), keep)
+            await store.commit(ClaimRequest("d", "vd", "s1", "flash", 1.0), deals.decide(ClaimRequest("d", "vd", "s1", "flash", 1.0)))
+            return got
+        finally:
+            await store.close()
+
+    got = asyncio.run(run())
+    assert [r.request_id for r in got] == ["a", "c"] and all(r.ok for r in got)
+    assert rows(db, "SELECT count(*) FROM claims") == [(4,)]

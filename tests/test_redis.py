@@ -44,7 +44,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory):
 async def backend(url: str, folder: Path, node: str, idle_timeout: float = 30.0) -> RedisClaims:
     """One process's claims backend (its own connection pool), started."""
     redis = Redis.from_url(url, decode_responses=True)
-    claims = RedisClaims(redis, Outbox(redis, node), ClaimsStore(folder / "claims.sqlite3"), node, idle_timeout)
+    claims = RedisClaims(redis, Outbox(redis, node), ClaimsStore(folder / "claims.sqlite3", unique_requests=True), node, idle_timeout)
     await claims.start()
     await claims.outbox.start()
     return claims
