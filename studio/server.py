@@ -548,13 +548,14 @@ async def viewer_socket(request: web.Request) -> web.StreamResponse:
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 continue
-            await handle_viewer_message(studio, stream, client, msg.data)
+            handle_viewer_message(studio, stream, client, msg.data)
     finally:
         studio.hub.leave(stream.id, client)
     return ws
 
 
-async def handle_viewer_message(studio: Studio, stream: Stream, client: Client, raw: str) -> None:
+def handle_viewer_message(studio: Studio, stream: Stream, client: Client, raw: str) -> None:
+    """Never waits: answers to questions run in the background and claims are answered once durable."""
     try:
         data = json.loads(raw)
         kind = data.get("type") if isinstance(data, dict) else None
