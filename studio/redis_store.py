@@ -18,6 +18,7 @@ that died are taken over with XAUTOCLAIM once they have been idle for `idle_time
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -174,7 +175,7 @@ class RedisClaims:
         self._queue: list[tuple[ClaimRequest, asyncio.Future[str]]] = []
         self._kick_scheduled = False
         self._in_flight = 0
-        self._claiming: set[asyncio.Task[None]] = set()
+        self._refreshing: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         try:
@@ -218,38 +219,47 @@ class RedisClaims:
         return list(touched)
 
     async def claim(self, req: ClaimRequest) -> ClaimResult:
-        """Queued with the claims of this loop turn; answered once Redis has run the script (and logged it)."""
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._queue.append((req, future))
-        if not self._kick_scheduled:
-            self._kick_scheduled = True
-            asyncio.get_running_loop().call_soon(self._kick)
-        try:
-            text = await future
-        except RedisError as exc:  # a script that ran but whose reply was lost is answered again on retry
-            raise ClaimsUnavailable(exc) from exc
-        result = decode_answer(req.request_id, text)
-        if result.reason != "unknown_batch":
-            if req.batch not in self.deals.batches:  # registered by another process since the last refresh
-                await self.refresh()
-            self.deals.saw(req.batch, result.left)
-        return result
+        future: asyncio.Future[ClaimResult | ClaimsUnavailable] = asyncio.get_running_loop().create_future()
+        self.submit(req, lambda outcome: future.done() or future.set_result(outcome))  # done: the awaiter was cancelled
+        outcome = await future
+        if isinstance(outcome, ClaimsUnavailable):
+            raise outcome
+        return outcome
 
     def submit(self, req: ClaimRequest, answered: Answered) -> None:
-        """`claim` in a task: claims are pipelined to Redis per loop turn whichever way they come."""
-        async def run() -> None:
-            try:
-                outcome: ClaimResult | ClaimsUnavailable = await self.claim(req)
-            except ClaimsUnavailable as exc:
-                outcome = exc
-            except Exception as exc:  # unexpected: the claimer is told to retry, the operator gets the traceback
-                log.exception("claim %s failed", req.request_id)
-                outcome = ClaimsUnavailable(exc)
-            answered(outcome)
+        """Queued with the claims of this loop turn; answered once Redis has run the script (and logged it)."""
+        loop = asyncio.get_running_loop()
+        reply: asyncio.Future[str] = loop.create_future()
+        reply.add_done_callback(functools.partial(self._replied, req, answered))
+        self._queue.append((req, reply))
+        if not self._kick_scheduled:
+            self._kick_scheduled = True
+            loop.call_soon(self._kick)
 
-        task = asyncio.get_running_loop().create_task(run())
-        self._claiming.add(task)  # the loop keeps only weak references to tasks
-        task.add_done_callback(self._claiming.discard)
+    def _replied(self, req: ClaimRequest, answered: Answered, reply: asyncio.Future[str]) -> None:
+        error = reply.exception()
+        if error is not None:  # a script that ran but whose reply was lost is answered again on retry
+            answered(ClaimsUnavailable(error))
+            return
+        result = decode_answer(req.request_id, reply.result())
+        if result.reason != "unknown_batch" and req.batch not in self.deals.batches:
+            # registered by another process since the last refresh: learn it before answering
+            task = asyncio.get_running_loop().create_task(self._refresh_then(req.batch, result, answered))
+            self._refreshing.add(task)  # the loop keeps only weak references to tasks
+            task.add_done_callback(self._refreshing.discard)
+            return
+        if result.reason != "unknown_batch":
+            self.deals.saw(req.batch, result.left)
+        answered(result)
+
+    async def _refresh_then(self, batch: str, result: ClaimResult, answered: Answered) -> None:
+        try:
+            await self.refresh()
+        except RedisError:
+            log.warning("could not learn batch %s from Redis; its stock shows once it is refreshed", batch)
+        if batch in self.deals.batches:
+            self.deals.saw(batch, result.left)
+        answered(result)
 
     def _kick(self) -> None:
         """Claims that arrived together go to Redis together: one pipeline of EVALSHA, a few in flight."""
