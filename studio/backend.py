@@ -45,6 +45,16 @@ class ClaimsUnavailable(RuntimeError):
 Answered = Callable[[ClaimResult | ClaimsUnavailable], None]  # a claim's outcome, given on the loop
 
 
+async def awaited(submit: Callable[[ClaimRequest, Answered], None], req: ClaimRequest) -> ClaimResult:
+    """A backend's `claim`, made of its `submit`."""
+    future: asyncio.Future[ClaimResult | ClaimsUnavailable] = asyncio.get_running_loop().create_future()
+    submit(req, lambda outcome: future.done() or future.set_result(outcome))  # done: the awaiter was cancelled
+    outcome = await future
+    if isinstance(outcome, ClaimsUnavailable):
+        raise outcome
+    return outcome
+
+
 class DealsView(Protocol):
     """What pages and the host read about batches (studio.deals.Deals satisfies it)."""
 
@@ -125,12 +135,7 @@ class EmbeddedClaims:
         return self.deals.cue(stream_id, kind, product_id, media_time)
 
     async def claim(self, req: ClaimRequest) -> ClaimResult:
-        future: asyncio.Future[ClaimResult | ClaimsUnavailable] = asyncio.get_running_loop().create_future()
-        self.submit(req, lambda outcome: future.done() or future.set_result(outcome))  # done: the awaiter was cancelled
-        outcome = await future
-        if isinstance(outcome, ClaimsUnavailable):
-            raise outcome
-        return outcome
+        return await awaited(self.submit, req)
 
     def submit(self, req: ClaimRequest, answered: Answered) -> None:
         def durable(result: ClaimResult, error: BaseException | None) -> None:

@@ -28,7 +28,7 @@ from types import MappingProxyType
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
-from studio.backend import Answered, BackendError, ClaimsUnavailable
+from studio.backend import Answered, BackendError, ClaimsUnavailable, awaited
 from studio.claims_store import ClaimsStore, StoreFailed
 from studio.deals import CLOSE_GRACE, Batch, ClaimRequest, ClaimResult, State
 from studio.redis_bus import Outbox
@@ -219,12 +219,7 @@ class RedisClaims:
         return list(touched)
 
     async def claim(self, req: ClaimRequest) -> ClaimResult:
-        future: asyncio.Future[ClaimResult | ClaimsUnavailable] = asyncio.get_running_loop().create_future()
-        self.submit(req, lambda outcome: future.done() or future.set_result(outcome))  # done: the awaiter was cancelled
-        outcome = await future
-        if isinstance(outcome, ClaimsUnavailable):
-            raise outcome
-        return outcome
+        return await awaited(self.submit, req)
 
     def submit(self, req: ClaimRequest, answered: Answered) -> None:
         """Queued with the claims of this loop turn; answered once Redis has run the script (and logged it)."""
