@@ -96,10 +96,11 @@ class ServerProcess:
             self._tokens = Tokens(load_secret(self.data))
         return self._tokens.issue(Identity("viewer", viewer_id, nickname))
 
-    def cpu(self) -> float:
-        """CPU seconds the server process has used (user + system)."""
+    def cpu(self, loop_only: bool = False) -> float:
+        """CPU seconds the server process has used (user + system); `loop_only`: its event loop's thread."""
         assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        stat = f"/proc/{self.proc.pid}/task/{self.proc.pid}/stat" if loop_only else f"/proc/{self.proc.pid}/stat"
+        fields = Path(stat).read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def rss(self) -> int:

