@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 import aiohttp
 from aiohttp import WSMsgType, web
+from test_hub import run
 
 from studio.viewer_socket import ViewerSocket
 
@@ -39,14 +40,6 @@ async def server(on_text: Callable[[ViewerSocket, str], None], heartbeat: float 
         yield state
     finally:
         await runner.cleanup()
-
-
-def run(scenario: Callable[[], object]) -> None:
-    async def bounded() -> None:
-        async with asyncio.timeout(30):
-            await scenario()  # type: ignore[misc]
-
-    asyncio.run(bounded())
 
 
 def echo(ws: ViewerSocket, text: str) -> None:
