@@ -118,6 +118,9 @@ async def _serve_until_signalled(runner: web.AppRunner) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    from studio.serve import tune_gc
+
+    tune_gc()  # as `linkup serve` does; the echo too, so the share compares code paths, not GC settings
     print(f"PORT {runner.addresses[0][1]}", flush=True)
     try:
         await stop.wait()

@@ -12,12 +12,11 @@ needs no Redis (redis-py is only imported when a Redis URL is configured).
 """
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from studio.claims_store import ClaimsStore, StoreFailed, submit_claim
+from studio.claims_store import Answered, ClaimsStore, StoreFailed, awaited, submit_claim
 from studio.deals import Batch, ClaimRequest, ClaimResult, Deals, State
 from studio.hub import Hub
 
@@ -30,29 +29,6 @@ EVENTS_KEPT = 200  # show events replayed to a viewer who joins late: the recent
 
 class BackendError(RuntimeError):
     """The configured backend cannot be used (Redis unreachable, say): one line for the operator."""
-
-
-class ClaimsUnavailable(RuntimeError):
-    """The claim could not be decided or made durable (Redis unreachable, the database failing).
-
-    Nothing was acknowledged; a retry with the same request id gets the claim's one answer.
-    """
-
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(f"claims are unavailable right now ({cause}); try again")
-
-
-Answered = Callable[[ClaimResult | ClaimsUnavailable], None]  # a claim's outcome, given on the loop
-
-
-async def awaited(submit: Callable[[ClaimRequest, Answered], None], req: ClaimRequest) -> ClaimResult:
-    """A backend's `claim`, made of its `submit`."""
-    future: asyncio.Future[ClaimResult | ClaimsUnavailable] = asyncio.get_running_loop().create_future()
-    submit(req, lambda outcome: future.done() or future.set_result(outcome))  # done: the awaiter was cancelled
-    outcome = await future
-    if isinstance(outcome, ClaimsUnavailable):
-        raise outcome
-    return outcome
 
 
 class DealsView(Protocol):
@@ -138,13 +114,10 @@ class EmbeddedClaims:
         return await awaited(self.submit, req)
 
     def submit(self, req: ClaimRequest, answered: Answered) -> None:
-        def durable(result: ClaimResult, error: BaseException | None) -> None:
-            answered(result if error is None else ClaimsUnavailable(error))
-
         try:
-            submit_claim(self.deals, self.store, req, durable)
+            submit_claim(self.deals, self.store, req, answered)  # a failed write answers StoreFailed, a ClaimsUnavailable
         except StoreFailed as exc:
-            answered(ClaimsUnavailable(exc))
+            answered(exc)
 
 
 class LocalBus:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import logging
 import queue
 import sqlite3
@@ -88,11 +89,25 @@ assert MAX_GROUP <= ROWS_PER_INSERT
 
 _STOP = object()
 
-Done = Callable[[BaseException | None], None]  # run on the loop: None once durable, else the error
+
+class ClaimsUnavailable(RuntimeError):
+    """The claim could not be decided or made durable (Redis unreachable, the database failing).
+
+    Nothing was acknowledged; a retry with the same request id gets the claim's one answer.
+    """
+
+    def __init__(self, cause: BaseException | str) -> None:
+        super().__init__(f"claims are unavailable right now ({cause}); try again")
 
 
-class StoreFailed(RuntimeError):
+class StoreFailed(ClaimsUnavailable):
     """A write failed: memory may now be ahead of disk, so the store takes no more writes."""
+
+
+# Run on the loop with an item's value once it is durable, or with the StoreFailed that kept it from disk.
+# The value rides in the queue beside its callback, so a claim needs no partial or closure to be answered.
+Done = Callable[[Any], None]
+_Item = tuple[str | None, tuple[Any, ...], Done, Any]  # (SQL or None for a barrier, its parameters, done, value)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -156,15 +171,15 @@ class ClaimsStore:
         await self._wait(functools.partial(self.save_claim, req, result))
 
     def save_claim(self, req: ClaimRequest, result: ClaimResult, done: Done) -> None:
-        """Queue the claim's row; `done` runs on the loop once it is durable."""
+        """Queue the claim's row; `done(result)` runs on the loop once it is durable."""
         if result.reason == "not_open":
             raise ValueError("not_open answers are not final; there is nothing to store")
         self._put(_SAVE_CLAIM, (req.request_id, req.viewer_id, req.batch, int(result.ok), result.reason,
-                                result.coupon, result.left, req.media_time, time.time()), done)
+                                result.coupon, result.left, req.media_time, time.time()), done, result)
 
-    def after_queued(self, done: Done) -> None:
-        """`done` runs once everything queued so far is durable; writes nothing itself."""
-        self._put(None, (), done)
+    def after_queued(self, done: Done, value: Any = None) -> None:
+        """`done(value)` runs once everything queued so far is durable; writes nothing itself."""
+        self._put(None, (), done, value)
 
     async def _wait(self, put: Callable[[Done], None]) -> None:
         if self._loop is None:
@@ -173,12 +188,12 @@ class ClaimsStore:
         put(functools.partial(_resolve, future))
         await future
 
-    def _put(self, sql: str | None, params: tuple[Any, ...], done: Done) -> None:
+    def _put(self, sql: str | None, params: tuple[Any, ...], done: Done, value: Any = None) -> None:
         if self._failed is not None:
             raise StoreFailed("an earlier write failed") from self._failed
         if self._thread is None:
             raise RuntimeError("ClaimsStore is not started")
-        self._queue.put((sql, params, done))
+        self._queue.put((sql, params, done, value))
 
     def _write_loop(self) -> None:
         conn = _connect(self._path)
@@ -201,7 +216,7 @@ class ClaimsStore:
         finally:
             conn.close()
 
-    def _write_group(self, conn: sqlite3.Connection, items: list[tuple[str | None, tuple[Any, ...], Done]]) -> None:
+    def _write_group(self, conn: sqlite3.Connection, items: list[_Item]) -> None:
         error = self._failed
         if error is None:
             try:
@@ -220,7 +235,7 @@ class ClaimsStore:
                     conn.execute("ROLLBACK")
                 self._failed = error = exc
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(_settle, [done for _, _, done in items], error)
+        self._loop.call_soon_threadsafe(_settle, items, error)
 
 
 def _execute_rows(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
@@ -240,7 +255,7 @@ def _execute_rows(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]
     for start in range(0, len(rows), ROWS_PER_INSERT):
         chunk = rows[start:start + ROWS_PER_INSERT]
         size = 1 << (len(chunk) - 1).bit_length()
-        params = [v for row in chunk for v in row]
+        params = list(itertools.chain.from_iterable(chunk))  # held under the GIL: C-level, not a comprehension
         params.extend([None] * (_CLAIM_WIDTH * (size - len(chunk))))
         conn.execute(_insert_claims(size), params)
 
@@ -252,10 +267,10 @@ def _insert_claims(rows: int) -> str:
     return f"INSERT OR IGNORE INTO claims ({_CLAIM_COLUMNS}) SELECT * FROM (VALUES {values}) WHERE column1 IS NOT NULL"
 
 
-def _runs(items: list[tuple[str | None, tuple[Any, ...], Done]]) -> list[tuple[str, list[tuple[Any, ...]]]]:
+def _runs(items: list[_Item]) -> list[tuple[str, list[tuple[Any, ...]]]]:
     """Consecutive items with the same SQL, in order; barriers (no SQL) write nothing."""
     runs: list[tuple[str, list[tuple[Any, ...]]]] = []
-    for sql, params, _ in items:
+    for sql, params, _, _ in items:
         if sql is None:
             continue
         if runs and runs[-1][0] is sql:
@@ -265,29 +280,29 @@ def _runs(items: list[tuple[str | None, tuple[Any, ...], Done]]) -> list[tuple[s
     return runs
 
 
-def _settle(callbacks: list[Done], error: BaseException | None) -> None:
-    failed = None if error is None else StoreFailed(str(error))
-    for done in callbacks:
+def _settle(items: list[_Item], error: BaseException | None) -> None:
+    failed = None if error is None else StoreFailed(error)
+    for _, _, done, value in items:
         try:
-            done(failed)
+            done(value if failed is None else failed)
         except Exception:  # one claimer's answer going wrong must not keep the others from theirs
             log.exception("answering a committed claim failed")
 
 
-def _resolve(future: asyncio.Future[None], error: BaseException | None) -> None:
+def _resolve(future: asyncio.Future[None], outcome: Any) -> None:
     if future.done():  # its awaiting task was cancelled
         return
-    if error is None:
-        future.set_result(None)
+    if isinstance(outcome, StoreFailed):
+        future.set_exception(outcome)
     else:
-        future.set_exception(error)
+        future.set_result(None)
 
 
-ClaimDone = Callable[[ClaimResult, BaseException | None], None]
+Answered = Callable[[ClaimResult | ClaimsUnavailable], None]  # a claim's outcome, given on the loop
 
 
-def submit_claim(deals: Deals, store: ClaimsStore, req: ClaimRequest, done: ClaimDone) -> None:
-    """Decide on the loop; `done(result, None)` once the decision is durable, `done(result, StoreFailed)` if not.
+def submit_claim(deals: Deals, store: ClaimsStore, req: ClaimRequest, answered: Answered) -> None:
+    """Decide on the loop; `answered(result)` once the decision is durable, `answered(StoreFailed)` if not.
 
     A retry gets the remembered answer and writes no row, but is answered only after
     everything queued before it commits: rows commit in queue order, so by then its
@@ -296,26 +311,25 @@ def submit_claim(deals: Deals, store: ClaimsStore, req: ClaimRequest, done: Clai
     """
     known = deals.answered(req.request_id)
     if known is not None:
-        store.after_queued(functools.partial(done, known))
+        store.after_queued(answered, known)
         return
     result = deals.decide(req)
     if result.reason == "not_open":
-        done(result, None)
+        answered(result)
     else:
-        store.save_claim(req, result, functools.partial(done, result))
+        store.save_claim(req, result, answered)
+
+
+async def awaited(submit: Callable[[ClaimRequest, Answered], None], req: ClaimRequest) -> ClaimResult:
+    """A claim submitted and awaited: the answer once durable, ClaimsUnavailable raised."""
+    future: asyncio.Future[ClaimResult | ClaimsUnavailable] = asyncio.get_running_loop().create_future()
+    submit(req, lambda outcome: future.done() or future.set_result(outcome))  # done: the awaiter was cancelled
+    outcome = await future
+    if isinstance(outcome, ClaimsUnavailable):
+        raise outcome
+    return outcome
 
 
 async def claim(deals: Deals, store: ClaimsStore, req: ClaimRequest) -> ClaimResult:
-    """`submit_claim`, awaited: the answer once it is durable."""
-    future: asyncio.Future[ClaimResult] = asyncio.get_running_loop().create_future()
-
-    def answered(result: ClaimResult, error: BaseException | None) -> None:
-        if future.done():
-            return
-        if error is None:
-            future.set_result(result)
-        else:
-            future.set_exception(error)
-
-    submit_claim(deals, store, req, answered)
-    return await future
+    """`submit_claim`, awaited."""
+    return await awaited(functools.partial(submit_claim, deals, store), req)

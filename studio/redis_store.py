@@ -28,8 +28,8 @@ from types import MappingProxyType
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
-from studio.backend import Answered, BackendError, ClaimsUnavailable, awaited
-from studio.claims_store import ClaimsStore, StoreFailed
+from studio.backend import BackendError
+from studio.claims_store import Answered, ClaimsStore, ClaimsUnavailable, StoreFailed, awaited
 from studio.deals import CLOSE_GRACE, Batch, ClaimRequest, ClaimResult, State
 from studio.redis_bus import Outbox
 

@@ -28,7 +28,8 @@ from script_gen.lint import lint
 from script_gen.llm import LlmClient, LlmConfig, phrase_answer
 from script_gen.rundown import Rundown, RundownError, parse_rundown
 from studio.auth import Identity, Role, TokenError, Tokens
-from studio.backend import EVENTS_KEPT, ClaimsUnavailable, build_backends
+from studio.backend import EVENTS_KEPT, build_backends
+from studio.claims_store import ClaimsUnavailable
 from studio.deals import Batch, ClaimRequest, ClaimResult
 from studio.feedback import Feedback, claim_answer, deal_event
 from studio.hub import Client

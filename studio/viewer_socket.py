@@ -8,7 +8,7 @@ messages still go through the queue, so `async for msg in ws` sees them as befor
 keeps answering pings and closing handshakes.
 
 aiohttp's heartbeat is replaced for the same reason: it schedules a loop callback on every read
-to push its timer back. Here a read only sets a flag, and one timer a socket checks it every
+to push its timer back. Here a parsed frame only sets a flag, and one timer a socket checks it every
 `heartbeat` seconds: a quiet viewer is pinged, and one still quiet a whole interval after the
 ping is dropped (what aiohttp does for a missing pong).
 
@@ -35,8 +35,10 @@ class _TextFirst(WebSocketDataQueue):  # type: ignore[misc,valid-type]
     def __init__(self, protocol: Any, limit: int, *, loop: Any, on_text: Callable[[str], None]) -> None:
         super().__init__(protocol, limit, loop=loop)
         self.on_text = on_text
+        self.heard = False  # a whole frame (any kind) came in since the heartbeat last looked
 
     def feed_data(self, data: Any, size: int) -> None:
+        self.heard = True
         if data[0] is not TEXT:
             super().feed_data(data, size)
             return
@@ -56,7 +58,6 @@ class ViewerSocket(web.WebSocketResponse):
         super().__init__(heartbeat=None, **kwargs)
         self.on_text = on_text
         self.interval = heartbeat
-        self._heard = False
         self._pinged = False
         self._transport: Any = None
 
@@ -67,20 +68,17 @@ class ViewerSocket(web.WebSocketResponse):
         self._reader = _TextFirst(request._protocol, DEFAULT_CHUNK_SIZE, loop=self._loop, on_text=self.on_text)
         self._parser = WebSocketReader(self._reader, self._max_msg_size, compress=bool(self._compress),
                                        decode_text=self._decode_text)
-        request.protocol.set_parser(self._parser, data_received_cb=self._hear)
+        request.protocol.set_parser(self._parser)
         request.protocol.keep_alive(False)
         self._transport = request.transport
         self._loop.call_later(self.interval, self._beat)
-
-    def _hear(self) -> None:
-        self._heard = True
 
     def _beat(self) -> None:
         t = self._transport
         if t is None or t.is_closing():
             return
-        if self._heard:
-            self._heard = self._pinged = False
+        if self._reader.heard:
+            self._reader.heard = self._pinged = False
         elif self._pinged:  # no pong, nor anything else, for a whole interval after the ping
             log.info("viewer socket silent after a ping: dropped")
             t.close()

@@ -1,6 +1,7 @@
 """Flash-sale decisions: the pure core."""
 from __future__ import annotations
 
+import gc
 from collections import Counter
 
 import pytest
@@ -44,9 +45,25 @@ def test_final_answers_are_repeated_even_when_the_state_changed() -> None:
     deals.open("b1", 0.0)
     first = deals.decide(req("r1", "v0", "b1"))
     deals.close("b1")
-    assert deals.decide(req("r1", "v0", "b1")) is first
+    assert deals.decide(req("r1", "v0", "b1")) == first
     assert deals.decide(req("r2", "v1", "b1")) == ClaimResult("r2", False, "closed", left=1)
     assert deals.granted("b1") == 1 and deals.left("b1") == 1
+
+
+def test_a_storms_answers_leave_nothing_for_the_garbage_collector_to_walk() -> None:
+    """Every answer is kept for the life of the process; kept as tracked objects, a storm's hundreds of
+    thousands of them made each full collection pause the event loop for tens of milliseconds."""
+    deals = Deals()
+    deals.add_batch(Batch("big", "s1", "p1", 3_000, 1, "满199减20"))
+    deals.open("big", 0.0)
+    gc.collect()
+    before = len(gc.get_objects())
+    answers = [deals.decide(req(f"r{i}", f"v{i}", "big")) for i in range(5_000)]  # 3,000 granted, 2,000 sold out
+    del answers
+    gc.collect()
+    assert len(gc.get_objects()) - before < 100
+    assert deals.answered("r7") == ClaimResult("r7", True, coupon="满199减20", left=2_992)
+    assert deals.decide(req("r4999", "v4999", "big")) == ClaimResult("r4999", False, "sold_out", left=0)
 
 
 def test_refusals() -> None:
