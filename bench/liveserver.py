@@ -97,11 +97,14 @@ class ServerProcess:
         return self._tokens.issue(Identity("viewer", viewer_id, nickname))
 
     def cpu(self, loop_only: bool = False) -> float:
-        """CPU seconds the server process has used (user + system); `loop_only`: its event loop's thread."""
+        """CPU seconds the server has used (user + system), with its running child processes (the claims
+        writer); `loop_only`: its event loop's thread alone."""
         assert self.proc is not None
-        stat = f"/proc/{self.proc.pid}/task/{self.proc.pid}/stat" if loop_only else f"/proc/{self.proc.pid}/stat"
-        fields = Path(stat).read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        pid = self.proc.pid
+        if loop_only:
+            return _cpu(Path(f"/proc/{pid}/task/{pid}/stat"))
+        children = [c for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+        return _cpu(Path(f"/proc/{pid}/stat")) + sum(_cpu(Path(f"/proc/{c}/stat")) for c in children)
 
     def rss(self) -> int:
         """Resident memory of the server process, bytes."""
@@ -110,6 +113,14 @@ class ServerProcess:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
         raise RuntimeError("no VmRSS")
+
+
+def _cpu(stat: Path) -> float:
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:  # a child that has just exited
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _serve_until_signalled(runner: web.AppRunner) -> None:

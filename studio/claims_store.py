@@ -1,93 +1,42 @@
 """Makes flash-sale decisions durable, with group commit.
 
 A claim is answered only once its row is on disk. One fsync per claim would
-cap a flash sale at a few hundred claims a second, so one writer thread takes
-everything queued, writes it in one transaction and commits once; all those
+cap a flash sale at a few hundred claims a second, so rows are written in
+groups: the loop gathers what one iteration decided into a frame and sends it
+to the writer process (studio.claims_writer), which commits everything that
+has arrived in one transaction and acknowledges each frame; the frame's
 claims are then answered together. The event loop never touches the disk
-while serving: it only queues rows, and the writer hands each group's
-callbacks back to the loop in one call (no future or task per claim).
+and shares no GIL with the writer; per claim it only appends a row and a
+callback (no future or task per claim).
 
-Durability: WAL with synchronous=FULL, so a commit is fsynced before it is
-acknowledged and survives power loss, not only a killed process (NORMAL
-would survive kill -9 but may drop the last commits on power loss). Group
-commit makes the extra fsync cheap.
-
-The claims table is append-only, with no index on request_id: a unique index
-takes a random B-tree insert per row (scattered pages into the WAL on every
-commit) and cost here twice as much CPU as the row itself. The rows are
-unique without it: Deals remembers every final answer, and a retry writes no
-second row, it only waits until what was queued before it is durable
-(`after_queued`). The Redis order consumer, which replays stream entries
-after a crash, asks for the index (`unique_requests=True`) and relies on
-INSERT OR IGNORE.
+What is written, and how durably: studio.claims_sql.
 """
 from __future__ import annotations
 
 import asyncio
+import collections
+import fcntl
 import functools
-import itertools
 import logging
-import queue
-import sqlite3
-import threading
+import os
+import struct
+import subprocess
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
+
+from studio import claims_sql
 from studio.deals import Batch, ClaimRequest, ClaimResult, Deals
 
 log = logging.getLogger(__name__)
 
-MAX_GROUP = 1000  # rows per transaction
-# Group commit with a commit delay (PostgreSQL's commit_delay): once groups are big, the writer waits
-# this long for more claims before committing. Every commit costs the same fixed work (WAL frames,
-# fdatasync) whatever its size: in bench/claims.py the writer's CPU per claim fell from about 20 us
-# to 14 us. A lone claim, after a small group, is committed at once.
-COMMIT_DELAY = 0.002
-COMMIT_DELAY_AFTER = 16  # rows in the previous group
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS batches (
-    batch TEXT PRIMARY KEY,
-    stream_id TEXT NOT NULL,
-    product_id TEXT NOT NULL,
-    stock INTEGER NOT NULL,
-    per_viewer_limit INTEGER NOT NULL,
-    coupon TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS claims (
-    request_id TEXT NOT NULL,
-    viewer_id TEXT NOT NULL,
-    batch TEXT NOT NULL,
-    ok INTEGER NOT NULL,
-    reason TEXT,
-    coupon TEXT,
-    left_after INTEGER NOT NULL,
-    media_time REAL NOT NULL,
-    created_at REAL NOT NULL
-);
-"""
-
-_UNIQUE_REQUESTS = "CREATE UNIQUE INDEX IF NOT EXISTS claims_request_id ON claims (request_id);"
-
-_SAVE_BATCH = """
-INSERT INTO batches (batch, stream_id, product_id, stock, per_viewer_limit, coupon) VALUES (?, ?, ?, ?, ?, ?)
-ON CONFLICT (batch) DO UPDATE SET stream_id = excluded.stream_id, product_id = excluded.product_id,
-    stock = excluded.stock, per_viewer_limit = excluded.per_viewer_limit, coupon = excluded.coupon
-"""
-
-_CLAIM_COLUMNS = "request_id, viewer_id, batch, ok, reason, coupon, left_after, media_time, created_at"
-_CLAIM_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_CLAIM_WIDTH = 9
-# IGNORE: with the unique index (Redis mode), a replayed order keeps its first row
-_SAVE_CLAIM = f"INSERT OR IGNORE INTO claims ({_CLAIM_COLUMNS}) VALUES {_CLAIM_VALUES}"
-# 9,216 parameters at most: under SQLite's limit of 32,766, and a whole group is one statement
-ROWS_PER_INSERT = 1024
-assert MAX_GROUP <= ROWS_PER_INSERT
-
-_STOP = object()
+START_TIMEOUT = 30.0  # for the writer to open the database
+LOCK_WAIT = 3.0  # for the writer of a server that was just killed to be gone (it dies with it)
 
 
 class ClaimsUnavailable(RuntimeError):
@@ -104,49 +53,80 @@ class StoreFailed(ClaimsUnavailable):
     """A write failed: memory may now be ahead of disk, so the store takes no more writes."""
 
 
+class StoreBusy(RuntimeError):
+    """Another server holds the claims database: two would each promise the same coupons."""
+
+
 # Run on the loop with an item's value once it is durable, or with the StoreFailed that kept it from disk.
-# The value rides in the queue beside its callback, so a claim needs no partial or closure to be answered.
+# The value rides beside its callback, so a claim needs no partial or closure to be answered.
 Done = Callable[[Any], None]
-_Item = tuple[str | None, tuple[Any, ...], Done, Any]  # (SQL or None for a barrier, its parameters, done, value)
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    return conn
+_Waiting = list[tuple[Done, Any]]  # a frame's callbacks, with the values they are answered with
 
 
 class ClaimsStore:
     def __init__(self, path: Path, unique_requests: bool = False) -> None:
-        """`unique_requests`: for a writer that may write the same request twice (a replay)."""
+        """`unique_requests`: for a writer that may write the same request twice (a replay).
+
+        Without it the store is the claims' only writer, and the process's memory (Deals) must
+        match the disk: `start` takes a lock on the database that a second server would wait for.
+        """
         self._path = path
-        conn = _connect(path)
-        try:
-            conn.executescript(_SCHEMA + (_UNIQUE_REQUESTS if unique_requests else ""))
-        finally:
-            conn.close()
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._exclusive = not unique_requests
+        claims_sql.create(path, unique_requests)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._lock: int | None = None
+        self._writer: subprocess.Popen[bytes] | None = None
+        self._frames: asyncio.WriteTransport | None = None
+        self._acks: _Acks | None = None
+        self._rows: list[tuple[int, tuple[Any, ...]]] = []  # decided on this loop iteration
+        self._waiting: _Waiting = []  # their callbacks (and barriers')
+        self._sent: collections.deque[_Waiting] = collections.deque()  # a frame each, oldest first
         self._failed: BaseException | None = None
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._thread = threading.Thread(target=self._write_loop, name="claims-writer", daemon=True)
-        self._thread.start()
+        """Start the writer process (and, for the only writer, take the database's lock first)."""
+        self._loop = loop = asyncio.get_running_loop()
+        if self._exclusive:
+            self._lock = await _locked(self._path, LOCK_WAIT)
+        try:
+            to_writer, frames_in = os.pipe()
+            acks_out, from_writer = os.pipe()
+            try:
+                # cwd: `-m` then finds the same studio package as this process's, wherever it lives
+                self._writer = subprocess.Popen(
+                    [sys.executable, "-m", "studio.claims_writer", str(self._path), str(os.getpid())],
+                    stdin=to_writer, stdout=from_writer, pass_fds=() if self._lock is None else (self._lock,),
+                    cwd=Path(__file__).resolve().parents[1])
+            finally:
+                os.close(to_writer)
+                os.close(from_writer)
+            self._frames, _ = await loop.connect_write_pipe(lambda: _Frames(self), open(frames_in, "wb", buffering=0))
+            ready = loop.create_future()
+            _, self._acks = await loop.connect_read_pipe(lambda: _Acks(self, ready), open(acks_out, "rb", buffering=0))
+            await asyncio.wait_for(ready, START_TIMEOUT)
+        except BaseException:
+            await self.close()
+            raise
 
     async def close(self) -> None:
-        """Writes everything already queued, then stops the writer."""
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._queue.put(_STOP)
-        await asyncio.to_thread(thread.join)
+        """Writes everything already queued, then stops the writer (and only then lets go of the lock)."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            if self._frames is not None:
+                self._flush()
+                self._frames.close()  # end of input: the writer commits what it has and exits
+            await asyncio.to_thread(writer.wait)
+            if self._acks is not None:
+                await self._acks.closed
+        if self._sent or self._waiting:  # the writer failed, and they have been failed with it
+            self._fail(StoreFailed("the store was closed"))
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     def load(self, deals: Deals) -> None:
-        """Restore every batch and every final answer; call at start-up, before serving claims."""
-        conn = _connect(self._path)
+        """Restore every batch and every final answer; call after `start`, before serving claims."""
+        conn = claims_sql.connect(self._path)
         try:
             for row in conn.execute("SELECT batch, stream_id, product_id, stock, per_viewer_limit, coupon FROM batches"):
                 deals.add_batch(Batch(*row))
@@ -164,7 +144,7 @@ class ClaimsStore:
 
     async def save_batch(self, b: Batch) -> None:
         await self._wait(functools.partial(
-            self._put, _SAVE_BATCH, (b.batch, b.stream_id, b.product_id, b.stock, b.per_viewer_limit, b.coupon)))
+            self._put, claims_sql.BATCH, (b.batch, b.stream_id, b.product_id, b.stock, b.per_viewer_limit, b.coupon)))
 
     async def commit(self, req: ClaimRequest, result: ClaimResult) -> None:
         """Resolves only after the row is durable (and every row queued before it)."""
@@ -174,12 +154,19 @@ class ClaimsStore:
         """Queue the claim's row; `done(result)` runs on the loop once it is durable."""
         if result.reason == "not_open":
             raise ValueError("not_open answers are not final; there is nothing to store")
-        self._put(_SAVE_CLAIM, (req.request_id, req.viewer_id, req.batch, int(result.ok), result.reason,
-                                result.coupon, result.left, req.media_time, time.time()), done, result)
+        self._put(claims_sql.CLAIM, (req.request_id, req.viewer_id, req.batch, int(result.ok), result.reason,
+                                     result.coupon, result.left, req.media_time, time.time()), done, result)
 
     def after_queued(self, done: Done, value: Any = None) -> None:
         """`done(value)` runs once everything queued so far is durable; writes nothing itself."""
-        self._put(None, (), done, value)
+        self._check()
+        if self._waiting:
+            self._waiting.append((done, value))
+        elif self._sent:
+            self._sent[-1].append((done, value))
+        else:  # nothing is on its way to disk
+            assert self._loop is not None
+            self._loop.call_soon(_settle, [(done, value)], None)
 
     async def _wait(self, put: Callable[[Done], None]) -> None:
         if self._loop is None:
@@ -188,101 +175,109 @@ class ClaimsStore:
         put(functools.partial(_resolve, future))
         await future
 
-    def _put(self, sql: str | None, params: tuple[Any, ...], done: Done, value: Any = None) -> None:
+    def _check(self) -> None:
         if self._failed is not None:
             raise StoreFailed("an earlier write failed") from self._failed
-        if self._thread is None:
+        if self._writer is None:
             raise RuntimeError("ClaimsStore is not started")
-        self._queue.put((sql, params, done, value))
 
-    def _write_loop(self) -> None:
-        conn = _connect(self._path)
+    def _put(self, statement: int, params: tuple[Any, ...], done: Done, value: Any = None) -> None:
+        self._check()
+        if not self._waiting:
+            assert self._loop is not None
+            self._loop.call_soon(self._flush)  # once this iteration's claims are all in
+        self._rows.append((statement, params))
+        self._waiting.append((done, value))
+
+    def _flush(self) -> None:
+        if not self._rows or self._frames is None or self._failed is not None:
+            return
         try:
-            stop, last = False, 0
-            while not stop:
-                group = [self._queue.get()]
-                if last >= COMMIT_DELAY_AFTER:
-                    time.sleep(COMMIT_DELAY)
-                while len(group) < MAX_GROUP:
-                    try:
-                        group.append(self._queue.get_nowait())
-                    except queue.Empty:
-                        break
-                stop = any(item is _STOP for item in group)
-                items = [item for item in group if item is not _STOP]
-                last = len(items)
-                if items:
-                    self._write_group(conn, items)
-        finally:
-            conn.close()
+            frame = orjson.dumps(self._rows)
+        except TypeError as exc:  # a value JSON cannot carry: a bug, and its claims must not hang
+            self._fail(exc)
+            return
+        self._frames.write(struct.pack("!I", len(frame)) + frame)
+        self._sent.append(self._waiting)
+        self._rows, self._waiting = [], []
 
-    def _write_group(self, conn: sqlite3.Connection, items: list[_Item]) -> None:
-        error = self._failed
-        if error is None:
-            try:
-                runs = _runs(items)
-                if len(runs) == 1 and runs[0][0] is _SAVE_CLAIM:
-                    # one statement is its own transaction (autocommit), as atomic and durable as
-                    # BEGIN ... COMMIT, and the GIL is won back once per group instead of three times
-                    _execute_rows(conn, _SAVE_CLAIM, runs[0][1])
-                elif runs:
-                    conn.execute("BEGIN IMMEDIATE")
-                    for sql, rows in runs:
-                        _execute_rows(conn, sql, rows)
-                    conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                self._failed = error = exc
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(_settle, items, error)
+    def _committed(self, frames: int) -> None:
+        for _ in range(frames):
+            _settle(self._sent.popleft(), None)
+
+    def _fail(self, error: BaseException) -> None:
+        """Everything not yet acknowledged fails; the store takes no more writes."""
+        if self._failed is None:
+            self._failed = error
+        failed = StoreFailed(error) if not isinstance(error, StoreFailed) else error
+        waiting = [w for frame in self._sent for w in frame] + self._waiting
+        self._sent.clear()
+        self._rows, self._waiting = [], []
+        if waiting:
+            _settle(waiting, failed)
 
 
-def _execute_rows(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
-    """Claims go in as multi-row INSERTs: a whole group in one statement.
+class _Frames(asyncio.Protocol):
+    """The pipe to the writer; a broken pipe fails the store."""
 
-    sqlite3 lets go of the GIL for every statement step; each time it must win it back from a
-    busy event loop, which can take a switch interval (5 ms). Row by row, a group of 1,000
-    claims would wait seconds for the GIL; in one statement it waits once.
+    def __init__(self, store: ClaimsStore) -> None:
+        self.store = store
 
-    The row count is padded up to a power of two with rows of NULLs that the statement skips,
-    so only eleven statement texts exist and sqlite3's statement cache reuses them instead of
-    compiling a new one for every group size.
-    """
-    if sql is not _SAVE_CLAIM:
-        conn.executemany(sql, rows)
-        return
-    for start in range(0, len(rows), ROWS_PER_INSERT):
-        chunk = rows[start:start + ROWS_PER_INSERT]
-        size = 1 << (len(chunk) - 1).bit_length()
-        params = list(itertools.chain.from_iterable(chunk))  # held under the GIL: C-level, not a comprehension
-        params.extend([None] * (_CLAIM_WIDTH * (size - len(chunk))))
-        conn.execute(_insert_claims(size), params)
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None:
+            self.store._fail(exc)
 
 
-@functools.cache
-def _insert_claims(rows: int) -> str:
-    values = ",".join([_CLAIM_VALUES] * rows)
-    # request_id is NOT NULL in every real row: the NULL rows are the padding
-    return f"INSERT OR IGNORE INTO claims ({_CLAIM_COLUMNS}) SELECT * FROM (VALUES {values}) WHERE column1 IS NOT NULL"
+class _Acks(asyncio.Protocol):
+    """The writer's answers: `=` ready, `+` a frame committed, `-error\\n` a failed write."""
+
+    def __init__(self, store: ClaimsStore, ready: asyncio.Future[None]) -> None:
+        self.store, self.ready = store, ready
+        self.error: bytearray | None = None
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        if self.error is not None:
+            self.error += data
+            return
+        if not self.ready.done() and data[:1] == b"=":
+            self.ready.set_result(None)
+            data = data[1:]
+        failed = data.find(b"-")
+        committed = data.count(b"+", 0, None if failed < 0 else failed)
+        if committed:
+            self.store._committed(committed)
+        if failed >= 0:
+            self.error = bytearray(data[failed + 1:])
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        message = (self.error or b"").decode(errors="replace").strip()
+        failed = StoreFailed(message or str(exc or "the claims writer stopped"))
+        if not self.ready.done():
+            self.ready.set_exception(failed)
+        if message or self.store._writer is not None:  # not the end of a close
+            self.store._fail(failed)
+        self.closed.set_result(None)
 
 
-def _runs(items: list[_Item]) -> list[tuple[str, list[tuple[Any, ...]]]]:
-    """Consecutive items with the same SQL, in order; barriers (no SQL) write nothing."""
-    runs: list[tuple[str, list[tuple[Any, ...]]]] = []
-    for sql, params, _, _ in items:
-        if sql is None:
-            continue
-        if runs and runs[-1][0] is sql:
-            runs[-1][1].append(params)
-        else:
-            runs.append((sql, [params]))
-    return runs
+async def _locked(path: Path, wait: float) -> int:
+    """An exclusive lock on the database's lock file, waiting a while for a killed server's writer to go."""
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise StoreBusy(f"{path} is in use by another running server (it holds {path}.lock): "
+                                f"stop that server, or give this one another data folder") from None
+            await asyncio.sleep(0.05)
 
 
-def _settle(items: list[_Item], error: BaseException | None) -> None:
-    failed = None if error is None else StoreFailed(error)
-    for _, _, done, value in items:
+def _settle(waiting: _Waiting, failed: BaseException | None) -> None:
+    for done, value in waiting:
         try:
             done(value if failed is None else failed)
         except Exception:  # one claimer's answer going wrong must not keep the others from theirs

@@ -8,11 +8,13 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from studio.claims_store import ClaimsStore, claim, submit_claim
+from studio import claims_store
+from studio.claims_store import ClaimsStore, ClaimsUnavailable, StoreBusy, claim, submit_claim
 from studio.deals import Batch, ClaimRequest, ClaimResult, Deals
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,8 +32,8 @@ def rows(path: Path, sql: str) -> list[tuple]:
 
 async def opened(path: Path, *batches: Batch) -> tuple[Deals, ClaimsStore]:
     deals, store = Deals(), ClaimsStore(path)
-    store.load(deals)
     await store.start()
+    store.load(deals)
     for b in batches:
         deals.add_batch(b)
         await store.save_batch(b)
@@ -59,8 +61,8 @@ def test_200_concurrent_claims_on_50_coupons_then_restart(tmp_path: Path) -> Non
 
     async def after_restart() -> tuple[Deals, list[ClaimResult]]:
         deals, store = Deals(), ClaimsStore(db)
-        store.load(deals)
         await store.start()
+        store.load(deals)
         try:
             deals.open("flash", 0.0)  # the link-up is replayed from the event log, not this store
             answers = [await claim(deals, store, ClaimRequest(rid, "v?", "s1", "flash", 2.0))
@@ -108,8 +110,8 @@ def test_restart_restores_grants_per_viewer_and_batches(tmp_path: Path) -> None:
 
     async def second_run() -> tuple[Deals, ClaimResult]:
         deals, store = Deals(), ClaimsStore(db)
-        store.load(deals)
         await store.start()
+        store.load(deals)
         deals.open("b2", 0.0)
         try:
             return deals, await claim(deals, store, ClaimRequest("c", "v0", "s1", "b2", 1.0))
@@ -163,7 +165,8 @@ def test_not_open_is_answered_without_a_row_and_retry_succeeds(tmp_path: Path) -
 CHILD = """
 import asyncio, sys
 from pathlib import Path
-from studio.claims_store import ClaimsStore, claim, submit_claim
+from studio import claims_store
+from studio.claims_store import ClaimsStore, ClaimsUnavailable, StoreBusy, claim, submit_claim
 from studio.deals import Batch, ClaimRequest, Deals
 
 async def main():
@@ -200,15 +203,47 @@ def test_every_acknowledged_claim_survives_kill_9(tmp_path: Path) -> None:
             if not line:
                 pytest.fail(f"child exited early with {child.wait()}")
             acked.append(line.strip())
+        (writer,) = writers(child.pid)
         os.kill(child.pid, signal.SIGKILL)
         tail, _ = child.communicate()
     finally:
         watchdog.cancel()
     assert child.returncode == -signal.SIGKILL
+    assert gone(writer), "the claims writer outlived its server"
     acked += tail.split("\n")[:-1]  # a last line without its newline was not fully printed
+
+    async def restarted() -> Deals:
+        deals, store = Deals(), ClaimsStore(db)
+        await store.start()  # the lock is free: the old writer is gone
+        store.load(deals)
+        await store.close()
+        return deals
+
+    deals = asyncio.run(restarted())
+    assert all(deals.answered(rid) is not None for rid in acked)
     on_disk = {rid for (rid,) in rows(db, "SELECT request_id FROM claims")}
     assert set(acked) <= on_disk
     assert rows(db, "PRAGMA integrity_check") == [("ok",)]
+
+
+def writers(pid: int) -> list[int]:
+    """The claims writer processes `pid` started."""
+    kids = [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+    return [k for k in kids if b"studio.claims_writer" in Path(f"/proc/{k}/cmdline").read_bytes()]
+
+
+def gone(pid: int, within: float = 5.0) -> bool:
+    """Exited (a zombie no one has reaped yet counts: it holds no files and runs nothing)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def test_a_retry_waits_for_the_first_rows_commit_and_writes_no_row_of_its_own(tmp_path: Path) -> None:
@@ -310,3 +345,57 @@ def test_one_claimers_failing_answer_does_not_keep_the_others_from_theirs(tmp_pa
     got = asyncio.run(run())
     assert [r.request_id for r in got] == ["a", "c"] and all(r.ok for r in got)
     assert rows(db, "SELECT count(*) FROM claims") == [(4,)]
+
+
+def test_a_second_server_on_the_same_database_is_refused_until_the_first_stops(tmp_path: Path, monkeypatch) -> None:
+    db = tmp_path / "claims.db"
+    monkeypatch.setattr(claims_store, "LOCK_WAIT", 0.3)
+
+    async def run() -> tuple[str, ClaimResult]:
+        _, first = await opened(db, FIFTY)
+        second = ClaimsStore(db)
+        try:
+            with pytest.raises(StoreBusy) as busy:
+                await second.start()  # two servers would each promise the same fifty coupons
+        finally:
+            await first.close()
+        deals = Deals()
+        await second.start()
+        second.load(deals)
+        deals.open("flash", 0.0)
+        try:
+            return str(busy.value), await claim(deals, second, ClaimRequest("r1", "v1", "s1", "flash", 1.0))
+        finally:
+            await second.close()
+
+    message, after = asyncio.run(run())
+    assert str(db) in message and "another running server" in message
+    assert after.ok and after.left == 49
+
+
+def test_a_dead_writer_fails_the_waiting_claims_and_refuses_new_ones(tmp_path: Path) -> None:
+    db = tmp_path / "claims.db"
+
+    async def run() -> tuple[BaseException, BaseException]:
+        deals, store = await opened(db, FIFTY)
+        blocker = sqlite3.connect(db, isolation_level=None)
+        try:
+            blocker.execute("BEGIN IMMEDIATE")  # the writer cannot commit: the claim waits for it
+            waiting = asyncio.ensure_future(claim(deals, store, ClaimRequest("r1", "v1", "s1", "flash", 1.0)))
+            await asyncio.sleep(0.2)
+            assert not waiting.done()
+            (writer,) = writers(os.getpid())
+            os.kill(writer, signal.SIGKILL)
+            with pytest.raises(ClaimsUnavailable) as first:
+                await asyncio.wait_for(waiting, 5)
+            with pytest.raises(ClaimsUnavailable) as later:
+                await claim(deals, store, ClaimRequest("r2", "v2", "s1", "flash", 1.0))
+            return first.value, later.value
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+            await store.close()
+
+    first, later = asyncio.run(run())
+    assert "try again" in str(first) and "try again" in str(later)
+    assert rows(db, "SELECT count(*) FROM claims") == [(0,)]  # nothing was acknowledged, nothing was written

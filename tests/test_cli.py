@@ -79,3 +79,15 @@ def test_serve_with_a_bad_claim_rate_setting_is_a_clear_error(tmp_path):
     done = linkup("serve", "--port", "0", "--data", str(tmp_path / "data"), cwd=tmp_path,
                   env={"LINKUP_CLAIM_RATE_VIEWER": "fast"})
     assert done.returncode == 2 and "LINKUP_CLAIM_RATE_VIEWER" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_serve_on_a_data_folder_another_server_uses_is_a_clear_error(tmp_path):
+    import fcntl
+
+    data = tmp_path / "data"
+    data.mkdir()
+    with open(data / "claims.sqlite3.lock", "w") as held:  # what a running server holds
+        fcntl.flock(held, fcntl.LOCK_EX)
+        done = linkup("serve", "--port", "0", "--data", str(data), cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "claims.sqlite3 is in use by another running server" in done.stderr
