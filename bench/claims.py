@@ -278,7 +278,7 @@ def main() -> None:
     share = claims["rate"] / echo["rate"] if echo["rate"] else 0.0
     print(f"store: {args.store}; {args.sockets} sockets in {args.procs} client processes; {args.seconds:.0f} s measured")
     print(f"claims: {claims['rate']:,.0f}/s durable, p50 {q(claims['latency'], 0.5):.2f} ms, "
-          f"p99 {q(claims['latency'], 0.99):.2f} ms; CPU: server {claims['server_cores']:.2f} cores "
+          f"p99 {q(claims['latency'], 0.99):.2f} ms; CPU: server and its writer {claims['server_cores']:.2f} cores "
           f"({claims['server_cores'] / max(claims['rate'], 1) * 1e6:.0f} us a claim; its event loop's thread "
           f"{claims['loop_cores']:.2f} cores, {claims['loop_cores'] / max(claims['rate'], 1) * 1e6:.0f} us), "
           f"clients {claims['client_cores']:.2f}; stolen by the hypervisor {claims['steal']:.2f} cores")

@@ -71,7 +71,7 @@ def connect(path: Path | str) -> sqlite3.Connection:
     return conn
 
 
-def create(path: Path, unique_requests: bool) -> None:
+def create(path: Path | str, unique_requests: bool) -> None:
     conn = connect(path)
     try:
         conn.executescript(SCHEMA + (UNIQUE_REQUESTS if unique_requests else ""))

@@ -53,7 +53,11 @@ class StoreFailed(ClaimsUnavailable):
     """A write failed: memory may now be ahead of disk, so the store takes no more writes."""
 
 
-class StoreBusy(RuntimeError):
+class StoreError(RuntimeError):
+    """The claims database cannot be used at start-up: the server must not serve claims."""
+
+
+class StoreBusy(StoreError):
     """Another server holds the claims database: two would each promise the same coupons."""
 
 
@@ -72,7 +76,6 @@ class ClaimsStore:
         """
         self._path = path
         self._exclusive = not unique_requests
-        claims_sql.create(path, unique_requests)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock: int | None = None
         self._writer: subprocess.Popen[bytes] | None = None
@@ -84,7 +87,7 @@ class ClaimsStore:
         self._failed: BaseException | None = None
 
     async def start(self) -> None:
-        """Start the writer process (and, for the only writer, take the database's lock first)."""
+        """Start the writer process, which creates the tables (and, for the only writer, take the lock first)."""
         self._loop = loop = asyncio.get_running_loop()
         if self._exclusive:
             self._lock = await _locked(self._path, LOCK_WAIT)
@@ -94,7 +97,8 @@ class ClaimsStore:
             try:
                 # cwd: `-m` then finds the same studio package as this process's, wherever it lives
                 self._writer = subprocess.Popen(
-                    [sys.executable, "-m", "studio.claims_writer", str(self._path), str(os.getpid())],
+                    [sys.executable, "-m", "studio.claims_writer", str(self._path.resolve()), str(os.getpid()),
+                     *(() if self._exclusive else ("--unique-requests",))],
                     stdin=to_writer, stdout=from_writer, pass_fds=() if self._lock is None else (self._lock,),
                     cwd=Path(__file__).resolve().parents[1])
             finally:
@@ -104,8 +108,11 @@ class ClaimsStore:
             ready = loop.create_future()
             _, self._acks = await loop.connect_read_pipe(lambda: _Acks(self, ready), open(acks_out, "rb", buffering=0))
             await asyncio.wait_for(ready, START_TIMEOUT)
-        except BaseException:
+        except BaseException as exc:
+            reason = self._acks.reason if self._acks is not None else None
             await self.close()
+            if isinstance(exc, (StoreFailed, TimeoutError)):
+                raise StoreError(f"{self._path}: cannot use the claims database ({reason or 'its writer did not start'})") from None
             raise
 
     async def close(self) -> None:
@@ -234,6 +241,7 @@ class _Acks(asyncio.Protocol):
     def __init__(self, store: ClaimsStore, ready: asyncio.Future[None]) -> None:
         self.store, self.ready = store, ready
         self.error: bytearray | None = None
+        self.reason: str | None = None  # why the writer stopped, once it has
         self.closed = asyncio.get_running_loop().create_future()
 
     def data_received(self, data: bytes) -> None:
@@ -252,7 +260,8 @@ class _Acks(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         message = (self.error or b"").decode(errors="replace").strip()
-        failed = StoreFailed(message or str(exc or "the claims writer stopped"))
+        self.reason = message or str(exc or "the claims writer stopped")
+        failed = StoreFailed(self.reason)
         if not self.ready.done():
             self.ready.set_exception(failed)
         if message or self.store._writer is not None:  # not the end of a close
@@ -262,7 +271,10 @@ class _Acks(asyncio.Protocol):
 
 async def _locked(path: Path, wait: float) -> int:
     """An exclusive lock on the database's lock file, waiting a while for a killed server's writer to go."""
-    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(f"{path}.lock: cannot open the claims database's lock ({exc.strerror})") from None
     deadline = time.monotonic() + wait
     while True:
         try:

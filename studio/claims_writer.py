@@ -9,16 +9,16 @@ iteration and reads one byte back per frame.
 Protocol, on the pipes the server gives it:
 - in (stdin): frames, each a 4-byte big-endian length and a JSON list of `[statement, params]`
   (statement: an index into claims_sql.STATEMENTS);
-- out (stdout): `=` once the database is open, then `+` for each frame once it is committed and
-  fsynced, in order. On a failed write: `-`, the error, a newline, and the writer exits; what it
-  had not acknowledged was not written.
+- out (stdout): `=` once the database is open (its tables created), then `+` for each frame once
+  it is committed and fsynced, in order. On a failed write (or a database it cannot open): `-`,
+  the error, a newline, and the writer exits; what it had not acknowledged was not written.
 - End of input: whatever was sent is committed and acknowledged, then it exits.
 
 It dies with the server (PR_SET_PDEATHSIG), and holds the server's lock on the database (an
 inherited file descriptor) until it is gone: a restarted server never loads the claims while a
 writer of the one before could still commit.
 
-    python -m studio.claims_writer DATABASE PARENT_PID
+    python -m studio.claims_writer DATABASE PARENT_PID [--unique-requests]
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ import time
 
 import orjson
 
-from studio.claims_sql import connect, write_group
+from studio.claims_sql import connect, create, write_group
 
 # Group commit with a commit delay (PostgreSQL's commit_delay): once groups are big, the writer waits
 # this long for more claims before committing. Every commit costs the same fixed work (WAL frames,
@@ -79,8 +79,12 @@ def drain(fd: int, buf: bytearray) -> bool:
         buf += chunk
 
 
-def serve(db: str, fd_in: int, fd_out: int) -> int:
-    conn = connect(db)
+def serve(db: str, unique_requests: bool, fd_in: int, fd_out: int) -> int:
+    try:
+        create(db, unique_requests)
+        conn = connect(db)
+    except sqlite3.Error as exc:
+        return failed(fd_out, exc)
     os.write(fd_out, b"=")
     os.set_blocking(fd_in, False)
     buf, last, going = bytearray(), 0, True
@@ -97,19 +101,23 @@ def serve(db: str, fd_in: int, fd_out: int) -> int:
         try:
             write_group(conn, items)
         except sqlite3.Error as exc:
-            os.write(fd_out, b"-" + f"{type(exc).__name__}: {exc}".encode() + b"\n")
-            return 1
+            return failed(fd_out, exc)
         os.write(fd_out, b"+" * len(got))
     conn.close()
     return 0
 
 
+def failed(fd_out: int, exc: sqlite3.Error) -> int:
+    os.write(fd_out, b"-" + str(exc).encode() + b"\n")
+    return 1
+
+
 def main() -> None:
-    db, parent = sys.argv[1], int(sys.argv[2])
+    db, parent, unique_requests = sys.argv[1], int(sys.argv[2]), "--unique-requests" in sys.argv[3:]
     die_with_parent(parent)
     for sig in (signal.SIGINT, signal.SIGTERM):  # sent to the whole process group: the server stops it
         signal.signal(sig, signal.SIG_IGN)
-    sys.exit(serve(db, sys.stdin.fileno(), sys.stdout.fileno()))
+    sys.exit(serve(db, unique_requests, sys.stdin.fileno(), sys.stdout.fileno()))
 
 
 if __name__ == "__main__":

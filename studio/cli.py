@@ -53,7 +53,7 @@ def _render(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvloop  # libuv's loop: about 1.5x the websocket messages a second of asyncio's on these machines
 
-    from studio.claims_store import StoreBusy
+    from studio.claims_store import StoreError
     from studio.ratelimit import ClaimLimits
     from studio.serve import load_secret, serve
     from studio.server import Config
@@ -69,7 +69,7 @@ def _serve(args: argparse.Namespace) -> int:
                     llm=llm, redis_url=redis_url, node=node_name(args.port) if redis_url else None)
     try:
         uvloop.run(serve(config, args.host, args.port, demo=args.command == "demo"))
-    except (BackendError, StoreBusy) as exc:
+    except (BackendError, StoreError) as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:
         if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):

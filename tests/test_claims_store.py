@@ -8,7 +8,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from studio import claims_store
 from studio.claims_store import ClaimsStore, ClaimsUnavailable, StoreBusy, claim, submit_claim
 from studio.deals import Batch, ClaimRequest, ClaimResult, Deals
+from tests.processes import claims_writers, gone
 
 ROOT = Path(__file__).resolve().parents[1]
 FIFTY = Batch("flash", "s1", "p1", 50, 1, "满199减20")
@@ -203,7 +203,7 @@ def test_every_acknowledged_claim_survives_kill_9(tmp_path: Path) -> None:
             if not line:
                 pytest.fail(f"child exited early with {child.wait()}")
             acked.append(line.strip())
-        (writer,) = writers(child.pid)
+        (writer,) = claims_writers(child.pid)
         os.kill(child.pid, signal.SIGKILL)
         tail, _ = child.communicate()
     finally:
@@ -224,26 +224,6 @@ def test_every_acknowledged_claim_survives_kill_9(tmp_path: Path) -> None:
     on_disk = {rid for (rid,) in rows(db, "SELECT request_id FROM claims")}
     assert set(acked) <= on_disk
     assert rows(db, "PRAGMA integrity_check") == [("ok",)]
-
-
-def writers(pid: int) -> list[int]:
-    """The claims writer processes `pid` started."""
-    kids = [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
-    return [k for k in kids if b"studio.claims_writer" in Path(f"/proc/{k}/cmdline").read_bytes()]
-
-
-def gone(pid: int, within: float = 5.0) -> bool:
-    """Exited (a zombie no one has reaped yet counts: it holds no files and runs nothing)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
-            return True
-        if state in ("Z", "X"):
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_a_retry_waits_for_the_first_rows_commit_and_writes_no_row_of_its_own(tmp_path: Path) -> None:
@@ -384,7 +364,7 @@ def test_a_dead_writer_fails_the_waiting_claims_and_refuses_new_ones(tmp_path: P
             waiting = asyncio.ensure_future(claim(deals, store, ClaimRequest("r1", "v1", "s1", "flash", 1.0)))
             await asyncio.sleep(0.2)
             assert not waiting.done()
-            (writer,) = writers(os.getpid())
+            (writer,) = claims_writers(os.getpid())
             os.kill(writer, signal.SIGKILL)
             with pytest.raises(ClaimsUnavailable) as first:
                 await asyncio.wait_for(waiting, 5)
@@ -399,3 +379,27 @@ def test_a_dead_writer_fails_the_waiting_claims_and_refuses_new_ones(tmp_path: P
     first, later = asyncio.run(run())
     assert "try again" in str(first) and "try again" in str(later)
     assert rows(db, "SELECT count(*) FROM claims") == [(0,)]  # nothing was acknowledged, nothing was written
+
+
+def test_a_write_the_database_refuses_fails_its_claim_and_the_store_takes_no_more(tmp_path: Path) -> None:
+    db = tmp_path / "claims.db"
+
+    async def run() -> tuple[ClaimResult, BaseException, BaseException]:
+        deals, store = await opened(db, FIFTY)
+        try:
+            first = await claim(deals, store, ClaimRequest("r1", "v1", "s1", "flash", 1.0))
+            conn = sqlite3.connect(db)  # the disk says no to the next row, as a full disk would
+            conn.execute("CREATE TRIGGER no BEFORE INSERT ON claims BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+            conn.commit()
+            conn.close()
+            with pytest.raises(ClaimsUnavailable) as refused:
+                await asyncio.wait_for(claim(deals, store, ClaimRequest("r2", "v2", "s1", "flash", 1.0)), 5)
+            with pytest.raises(ClaimsUnavailable) as later:
+                await claim(deals, store, ClaimRequest("r3", "v3", "s1", "flash", 1.0))
+            return first, refused.value, later.value
+        finally:
+            await store.close()
+
+    first, refused, later = asyncio.run(run())
+    assert first.ok and "disk says no" in str(refused) and "try again" in str(later)
+    assert rows(db, "SELECT request_id FROM claims") == [("r1",)]  # what was acknowledged, and nothing else

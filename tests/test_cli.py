@@ -91,3 +91,10 @@ def test_serve_on_a_data_folder_another_server_uses_is_a_clear_error(tmp_path):
         done = linkup("serve", "--port", "0", "--data", str(data), cwd=tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "claims.sqlite3 is in use by another running server" in done.stderr
+
+
+def test_serve_with_a_claims_database_it_cannot_open_is_a_clear_error(tmp_path):
+    (tmp_path / "data" / "claims.sqlite3").mkdir(parents=True)  # a folder where the database should be
+    done = linkup("serve", "--port", "0", "--data", "data", cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "data/claims.sqlite3: cannot use the claims database (unable to open database file)" in done.stderr

@@ -21,6 +21,7 @@ from aiohttp import web
 from script_gen.rundown import parse_rundown
 from studio.auth import Identity
 from studio.server import Config, Studio, build_app
+from tests.processes import claims_writers, gone
 
 SHOW = """
 title: 测试直播
@@ -216,8 +217,9 @@ def test_live_show_link_up_claims_and_hls(tmp_path):
 def test_demo_process_serves_and_stops_cleanly_on_sigterm(tmp_path):
     script = Path(sys.executable).parent / "linkup"
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "studio.cli"]
-    proc = subprocess.Popen([*cmd, "demo", "--port", "0", "--data", str(tmp_path / "data")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # as the README runs it: the default data folder, relative to where it is started
+    proc = subprocess.Popen([*cmd, "demo", "--port", "0"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
     try:
         lines = []
         while not any("buyer token" in ln for ln in lines):
@@ -241,9 +243,13 @@ def test_demo_process_serves_and_stops_cleanly_on_sigterm(tmp_path):
                 raise AssertionError("no playlist within 15 s")
 
         asyncio.run(check())
+        (writer,) = claims_writers(proc.pid)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
-        assert "#EXT-X-ENDLIST" in (tmp_path / "data" / "hls" / "demo" / "index.m3u8").read_text()
+        assert gone(writer), "the claims writer outlived the server"
+        data = tmp_path / "linkup-data"
+        assert "#EXT-X-ENDLIST" in (data / "hls" / "demo" / "index.m3u8").read_text()
+        assert sqlite3.connect(data / "claims.sqlite3").execute("SELECT count(*) FROM batches").fetchone()[0] > 0
     finally:
         if proc.poll() is None:
             proc.kill()
