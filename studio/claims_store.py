@@ -101,6 +101,10 @@ class ClaimsStore:
                      *(() if self._exclusive else ("--unique-requests",))],
                     stdin=to_writer, stdout=from_writer, pass_fds=() if self._lock is None else (self._lock,),
                     cwd=Path(__file__).resolve().parents[1])
+            except BaseException:
+                os.close(frames_in)
+                os.close(acks_out)
+                raise
             finally:
                 os.close(to_writer)
                 os.close(from_writer)
