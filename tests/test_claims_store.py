@@ -165,8 +165,7 @@ def test_not_open_is_answered_without_a_row_and_retry_succeeds(tmp_path: Path) -
 CHILD = """
 import asyncio, sys
 from pathlib import Path
-from studio import claims_store
-from studio.claims_store import ClaimsStore, ClaimsUnavailable, StoreBusy, claim, submit_claim
+from studio.claims_store import ClaimsStore, claim, submit_claim
 from studio.deals import Batch, ClaimRequest, Deals
 
 async def main():
