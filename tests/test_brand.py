@@ -6,7 +6,6 @@ import contextlib
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 from playwright.async_api import async_playwright
 from test_pages import CHROMIUM, FLAGS
 
@@ -15,6 +14,7 @@ from studio.auth import Identity
 from studio.catalog import Catalog, seed_demo
 from studio.render import DEMO_RUNDOWN
 from studio.server import Config, Studio, build_app
+from tests.serving import served
 
 CUP = {
     "name": "暖言 保温杯", "category": "家居", "price": 99, "live_price": "59.90",
@@ -27,19 +27,12 @@ CUP = {
 async def brand_server(data_dir: Path, studio: Studio | None = None):
     """A real studio server on a free loopback port: (base URL, session, auth(role, subject) -> headers)."""
     studio = studio or Studio(Config(data_dir=data_dir))
-    runner = web.AppRunner(build_app(studio))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
 
     def auth(role: str, subject: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {studio.tokens.issue(Identity(role, subject, subject))}"}
 
-    try:
-        async with aiohttp.ClientSession() as http:
-            yield base, http, auth
-    finally:
-        await runner.cleanup()
+    async with served(build_app(studio)) as base, aiohttp.ClientSession() as http:
+        yield base, http, auth
 
 
 async def call(http: aiohttp.ClientSession, method: str, url: str, headers=None, json=None) -> tuple[int, object]:

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from studio.hub import Client, Hub
 from studio.moderation import CommentPolicy
+from tests.serving import served
 
 ROOM = "s1"
 
@@ -68,18 +69,13 @@ async def studio(policy: CommentPolicy | None = None, buffer_limit: int = 256 * 
 
     app = web.Application()
     app.router.add_get("/ws/{room}", ws_handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    await hub.start()
-    try:
-        async with aiohttp.ClientSession() as session:
-            yield Studio(hub, clients, session, f"http://127.0.0.1:{port}")
-    finally:
-        await hub.close()
-        await runner.cleanup()
+    async with served(app) as base:
+        await hub.start()
+        try:
+            async with aiohttp.ClientSession() as session:
+                yield Studio(hub, clients, session, base)
+        finally:
+            await hub.close()
 
 
 def run(scenario: Callable[[], object]) -> None:

@@ -337,22 +337,17 @@ def test_a_live_show_speaks_the_models_script_when_written_in_time_else_the_offl
 def test_the_studio_host_answers_in_the_models_words_or_the_offline_ones(server, tmp_path) -> None:
     import aiohttp
     import yaml
-    from aiohttp import web
-
     from script_gen.rundown import parse_rundown
     from studio.server import Config, Studio, build_app
+    from tests.serving import served
     from tests.test_server import SHOW, next_of, viewer
 
     async def main():
         studio = Studio(Config(data_dir=tmp_path / "data", voice_cache=tmp_path / "voice",
                                llm=LlmConfig(url=server.url, model="m")))
-        runner = web.AppRunner(build_app(studio))
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        stream = await studio.add_stream(parse_rundown(yaml.safe_load(SHOW), "show.yaml"), "s1")
         said = []
-        try:
+        async with served(build_app(studio)) as base:
+            stream = await studio.add_stream(parse_rundown(yaml.safe_load(SHOW), "show.yaml"), "s1")
             await studio.go_live(stream)
             await stream.show.wait_first_segment(15)
             async with aiohttp.ClientSession() as http:
@@ -364,8 +359,6 @@ def test_the_studio_host_answers_in_the_models_words_or_the_offline_ones(server,
                     began = await next_of(ws, "event", timeout=15, pred=lambda m: m["event"]["kind"] == "gesture")
                     said.append(began["event"]["text"])
                 await ws.close()
-        finally:
-            await runner.cleanup()
         return said
 
     said = asyncio.run(main())

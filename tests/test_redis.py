@@ -18,7 +18,6 @@ from pathlib import Path
 import aiohttp
 import pytest
 import yaml
-from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
@@ -31,6 +30,7 @@ from studio.redis_bus import Outbox
 from studio.redis_store import GROUP, ORDERS, RedisClaims, batch_key
 from studio.server import Config, Studio, build_app
 from tests.redis_server import free_port, redis_server
+from tests.serving import served
 from tests.test_claims_store import rows as db_rows
 from tests.test_server import SHOW as ONE_SHOW
 
@@ -422,12 +422,7 @@ def test_in_process_studio_on_redis_answers_a_clear_error_when_redis_goes_away(t
     async def main(url: str) -> None:
         studio = Studio(Config(data_dir=tmp_path / "data", voice_cache=tmp_path / "voice", secret=b"k" * 32,
                                redis_url=url, node="solo"))
-        runner = web.AppRunner(build_app(studio))
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        try:
+        async with served(build_app(studio)) as base:
             await studio.add_stream(parse_rundown(yaml.safe_load(ONE_SHOW), "show.yaml"), "s1")
             token = studio.tokens.issue(Identity("viewer", "v1", "小王"))
             async with aiohttp.ClientSession() as http, http.ws_connect(f"{base}/ws/s1?token={token}") as ws:
@@ -441,8 +436,6 @@ def test_in_process_studio_on_redis_answers_a_clear_error_when_redis_goes_away(t
                 assert error["message"].startswith("claims are unavailable right now")
                 await ws.send_json({"type": "comment", "text": "还在吗"})  # the socket and this process's room live on
                 await next_of(ws, "comments", pred=lambda m: m["items"][0]["text"] == "还在吗")
-        finally:
-            await runner.cleanup()
 
     with redis_server(tmp_path / "redis") as url:
         asyncio.run(main(url))

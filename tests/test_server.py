@@ -16,12 +16,12 @@ import av
 import numpy as np
 import pytest
 import yaml
-from aiohttp import web
 
 from script_gen.rundown import parse_rundown
 from studio.auth import Identity
 from studio.server import Config, Studio, build_app
 from tests.processes import claims_writers, gone
+from tests.serving import served
 
 SHOW = """
 title: 测试直播
@@ -45,18 +45,11 @@ segments:
 @contextlib.asynccontextmanager
 async def running(tmp_path: Path, rundown_text: str = SHOW):
     studio = Studio(Config(data_dir=tmp_path / "data", voice_cache=tmp_path / "voice"))
-    runner = web.AppRunner(build_app(studio))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    stream = await studio.add_stream(parse_rundown(yaml.safe_load(rundown_text), "show.yaml"), "s1")
-    buyer = studio.tokens.issue(Identity("buyer", "b1", "采销"))
-    try:
+    async with served(build_app(studio)) as base:
+        stream = await studio.add_stream(parse_rundown(yaml.safe_load(rundown_text), "show.yaml"), "s1")
+        buyer = studio.tokens.issue(Identity("buyer", "b1", "采销"))
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:  # 200 open sockets
             yield studio, stream, base, http, {"Authorization": f"Bearer {buyer}"}
-    finally:
-        await runner.cleanup()
 
 
 async def viewer(http: aiohttp.ClientSession, base: str, nickname: str) -> str:

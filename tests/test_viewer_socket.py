@@ -13,6 +13,7 @@ from aiohttp import WSMsgType, web
 from test_hub import run
 
 from studio.viewer_socket import ViewerSocket
+from tests.serving import served
 
 
 @asynccontextmanager
@@ -31,15 +32,9 @@ async def server(on_text: Callable[[ViewerSocket, str], None], heartbeat: float 
 
     app = web.Application()
     app.router.add_get("/ws", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    state["url"] = f"http://127.0.0.1:{runner.addresses[0][1]}/ws"
-    try:
+    async with served(app) as base:
+        state["url"] = f"{base}/ws"
         yield state
-    finally:
-        await runner.cleanup()
 
 
 def echo(ws: ViewerSocket, text: str) -> None:
